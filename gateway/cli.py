@@ -1,0 +1,153 @@
+"""The `gateway` command: server side (serve, worker, db, users, tokens, demo, check)
+and, registered from gateway.client, the commands SSH users run."""
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from .client.commands import register as register_client_commands
+from .errors import ConfigError, GatewayError
+
+
+def _setup(config_path: str | None = None):
+    from . import config as config_mod
+    from .context import Context
+    from .db import bind
+
+    try:
+        cfg = config_mod.load(config_path)
+    except ConfigError as e:
+        raise click.ClickException(f"configuration error: {e}") from None
+    bind(cfg.database_url)
+    return Context.from_config(cfg)
+
+
+def _fail_on_gateway_error(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except GatewayError as e:
+        raise click.ClickException(f"{e.field}: {e.message}" if e.field else e.message) from None
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True)
+def main(verbose):
+    """HPC batch gateway over Slurm."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.group()
+def db():
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--config", "config_path", default=None)
+def db_upgrade(config_path):
+    """Apply pending migrations."""
+    from .migrate import upgrade
+
+    _setup(config_path)
+    done = upgrade()
+    click.echo(f"applied {len(done)} migration(s): {', '.join(done)}" if done else "schema is up to date")
+
+
+@main.group()
+def users():
+    """Local user accounts."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--admin", is_flag=True)
+@click.option("--config", "config_path", default=None)
+def users_add(username, admin, config_path):
+    from .users import add_user
+
+    _setup(config_path)
+    user = _fail_on_gateway_error(add_user, username, is_admin=admin)
+    click.echo(f"user {user.username} created" + (" (admin)" if admin else ""))
+
+
+@main.group()
+def tokens():
+    """API tokens."""
+
+
+@tokens.command("create")
+@click.argument("username")
+@click.option("--name", default="cli", help="A label for the token")
+@click.option("--config", "config_path", default=None)
+def tokens_create(username, name, config_path):
+    """Create an API token for USERNAME and print it (shown only once)."""
+    from .users import create_token, get_user
+
+    _setup(config_path)
+    user = _fail_on_gateway_error(get_user, username)
+    click.echo(create_token(user, name))
+
+
+@main.command("serve")
+@click.option("--bind", "bind_addr", default="127.0.0.1:8080", show_default=True)
+@click.option("--workers", default=2, show_default=True)
+@click.option("--poller/--no-poller", default=True, show_default=True,
+              help="Also run the accounting poller (one process wins the lease)")
+@click.option("--config", "config_path", default=None)
+def serve(bind_addr, workers, poller, config_path):
+    """Serve the portal and API with gunicorn."""
+    from .wsgi_server import run
+
+    _setup(config_path)  # fail early on a bad config, before forking
+    run(bind_addr, workers, poller, config_path)
+
+
+@main.command("worker")
+@click.option("--once", is_flag=True, help="Run one poll tick and exit")
+@click.option("--config", "config_path", default=None)
+def worker(once, config_path):
+    """Run the accounting poller."""
+    from .poller import start_scheduler, tick
+
+    ctx = _setup(config_path)
+    if once:
+        result = _fail_on_gateway_error(tick, ctx)
+        click.echo(f"unfinished={result.unfinished} updated={result.updated} "
+                   f"finalized={result.finalized} slurm_calls={result.slurm_calls}")
+        return
+    start_scheduler(ctx, blocking=True)
+
+
+@main.command("check")
+@click.option("--config", "config_path", default=None)
+def check(config_path):
+    """Check the config against Slurm: partitions, GPU types, accounts."""
+    from .slurm_checks import check_against_slurm
+
+    ctx = _setup(config_path)
+    problems = _fail_on_gateway_error(check_against_slurm, ctx)
+    for p in problems:
+        click.echo(f"problem: {p}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo("configuration matches Slurm")
+
+
+@main.command("demo")
+@click.option("--config", "config_path", default=None)
+def demo(config_path):
+    """Load demo data (user, environment, templates, project) and print a token."""
+    from .demo import load_demo
+
+    ctx = _setup(config_path)
+    token = _fail_on_gateway_error(load_demo, ctx)
+    click.echo(token)
+
+
+register_client_commands(main)
+
+
+if __name__ == "__main__":
+    main()

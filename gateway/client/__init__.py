@@ -1,0 +1,1 @@
+"""The command-line client SSH users run: it speaks the REST API, nothing else."""

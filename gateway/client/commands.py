@@ -1,0 +1,172 @@
+"""`gateway` subcommands for SSH users: templates, run, jobs, status, log, fetch, cancel."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .http import ApiClient, ClientError, save_settings
+
+FINAL = ("Completed", "Failed")
+
+
+def _client() -> ApiClient:
+    try:
+        return ApiClient()
+    except ClientError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _call(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except ClientError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _print_job(job: dict) -> None:
+    click.echo(f"job {job['id']}  {job['status']}"
+               + (f" ({job['reason']})" if job.get("reason") else "")
+               + f"  slurm={job.get('slurm_job_id') or '-'}  license={job['license']}"
+               + f"  cpu_h={job['cpu_hours']:.4f} gpu_h={job['gpu_hours']:.4f}")
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("login")
+    @click.option("--url", required=True, help="Gateway URL, e.g. https://gateway.example.org")
+    @click.option("--token", prompt=True, hide_input=True, help="API token")
+    def login(url, token):
+        """Save the gateway URL and your token for later commands."""
+        _call(ApiClient(url, token).get, "/licenses")
+        click.echo(f"saved to {save_settings(url, token)}")
+
+    @cli.command("templates")
+    @click.option("--json", "as_json", is_flag=True)
+    def templates(as_json):
+        """List the Job Templates you can see."""
+        rows = _call(_client().get, "/templates")
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return
+        for t in rows:
+            inputs = " ".join(i["name"] for i in t["inputs"])
+            click.echo(f"{t['id']:>4}  {t['name']:<24} v{t['latest_version']:<3} {t['status']:<12} "
+                       f"{t['language']:<6} {inputs}")
+
+    @cli.command("run")
+    @click.argument("template")
+    @click.argument("values", nargs=-1)
+    @click.option("-p", "--project", required=True)
+    @click.option("-e", "--experiment", required=True)
+    @click.option("-m", "--machine-type", required=True)
+    @click.option("-l", "--license", "license_", required=True)
+    @click.option("--disk", "disk", type=int, default=None, help="Local software disk, GB")
+    @click.option("--time", "time_limit", type=int, default=None, help="Time limit, minutes")
+    @click.option("--version", type=int, default=None, help="Template version (default: latest)")
+    @click.option("--preview", is_flag=True, help="Print the sbatch script instead of submitting")
+    @click.option("--wait", is_flag=True, help="Wait until the job ends; exit 1 if it failed")
+    def run(template, values, project, experiment, machine_type, license_, disk, time_limit,
+            version, preview, wait):
+        """Run TEMPLATE (name or id) with DC_NAME=value pairs."""
+        inputs = {}
+        for pair in values:
+            name, eq, value = pair.partition("=")
+            if not eq or not name.startswith("DC_"):
+                raise click.BadParameter(f"{pair!r} is not DC_NAME=value", param_hint="VALUES")
+            inputs[name] = value
+        payload = {"project": project, "experiment": experiment, "machine_type": machine_type,
+                   "license": license_, "inputs": inputs}
+        for key, value in (("software_disk_gb", disk), ("time_limit_minutes", time_limit),
+                           ("version", version)):
+            if value is not None:
+                payload[key] = value
+        client = _client()
+        if preview:
+            click.echo(_call(client.post, f"/templates/{template}/preview", payload)["script"], nl=False)
+            return
+        job = _call(client.post, f"/templates/{template}/runs", payload)
+        click.echo(f"submitted job {job['id']} (Slurm job {job['slurm_job_id']})")
+        if wait:
+            sys.exit(_wait(client, job["id"]))
+
+    @cli.command("jobs")
+    @click.option("--status", default=None)
+    @click.option("--template", default=None)
+    @click.option("--project", default=None)
+    @click.option("--page", type=int, default=1)
+    def list_jobs(status, template, project, page):
+        """List your jobs (newest first)."""
+        params = {k: v for k, v in (("status", status), ("template", template),
+                                    ("project", project), ("page", page)) if v}
+        result = _call(_client().get, "/jobs", params=params)
+        for job in result["jobs"]:
+            _print_job(job)
+        click.echo(f"page {result['page']}, {result['total']} jobs in all")
+
+    @cli.command("status")
+    @click.argument("job_id", type=int)
+    @click.option("--json", "as_json", is_flag=True)
+    def status(job_id, as_json):
+        """Show one job: status, reason, output variables, output files."""
+        job = _call(_client().get, f"/jobs/{job_id}")
+        if as_json:
+            click.echo(json.dumps(job, indent=2))
+            return
+        _print_job(job)
+        for name, value in job["output_variables"].items():
+            click.echo(f"  {name}={value}")
+        for f in job["output_files"]:
+            click.echo(f"  output: {f['path']} ({f['size']} bytes)")
+
+    @cli.command("log")
+    @click.argument("job_id", type=int)
+    @click.option("-f", "--follow", is_flag=True, help="Keep printing until the job ends")
+    def log(job_id, follow):
+        """Print the job log."""
+        client = _client()
+        offset = 0
+        while True:
+            r = _call(client.request, "GET", f"/jobs/{job_id}/log", params={"offset": offset})
+            sys.stdout.buffer.write(r.content)
+            sys.stdout.flush()
+            offset = int(r.headers.get("X-Log-Offset", offset))
+            if not follow or (r.headers.get("X-Job-Finalized") == "true" and not r.content):
+                return
+            if not r.content:
+                time.sleep(2)
+
+    @cli.command("fetch")
+    @click.argument("job_id", type=int)
+    @click.option("-d", "--dest", type=click.Path(file_okay=False), default=None)
+    def fetch(job_id, dest):
+        """Download the job's output files into DEST (default ./job-<id>)."""
+        client = _client()
+        job = _call(client.get, f"/jobs/{job_id}")
+        target = Path(dest or f"job-{job_id}")
+        for f in job["output_files"]:
+            r = _call(client.request, "GET", f"/jobs/{job_id}/files/{f['path']}")
+            out = (target / f["path"]).resolve()
+            if target.resolve() not in out.parents:
+                raise click.ClickException(f"refusing to write {f['path']} outside {target}")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(r.content)
+            click.echo(f"{out} ({len(r.content)} bytes)")
+
+    @cli.command("cancel")
+    @click.argument("job_id", type=int)
+    def cancel(job_id):
+        """Cancel a pending or running job."""
+        _call(_client().post, f"/jobs/{job_id}/cancel")
+        click.echo(f"cancel requested for job {job_id}")
+
+
+def _wait(client: ApiClient, job_id: int, interval: float = 2.0) -> int:
+    while True:
+        job = _call(client.get, f"/jobs/{job_id}")
+        if job["finalized"]:
+            _print_job(job)
+            return 0 if job["status"] == "Completed" else 1
+        time.sleep(interval)

@@ -1,0 +1,67 @@
+"""A small REST client for the gateway API (token from env or ~/.config/slurm-gateway)."""
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import requests
+
+CONFIG_PATH = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "slurm-gateway" / "client.toml"
+
+
+class ClientError(Exception):
+    def __init__(self, message: str, field: str | None = None, status: int | None = None):
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.status = status
+
+
+def client_settings() -> tuple[str, str]:
+    """(url, token): $GATEWAY_URL/$GATEWAY_TOKEN win over the client config file."""
+    url, token = os.environ.get("GATEWAY_URL", ""), os.environ.get("GATEWAY_TOKEN", "")
+    if (not url or not token) and CONFIG_PATH.is_file():
+        raw = tomllib.loads(CONFIG_PATH.read_text())
+        url = url or raw.get("url", "")
+        token = token or raw.get("token", "")
+    if not url or not token:
+        raise ClientError(f"no gateway configured: set GATEWAY_URL and GATEWAY_TOKEN or run "
+                          f"'gateway login' (writes {CONFIG_PATH})")
+    return url.rstrip("/"), token
+
+
+def save_settings(url: str, token: str) -> Path:
+    CONFIG_PATH.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(CONFIG_PATH, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f'url = "{url}"\ntoken = "{token}"\n')
+    return CONFIG_PATH
+
+
+class ApiClient:
+    def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 60.0):
+        if url is None or token is None:
+            url, token = client_settings()
+        self.base = url.rstrip("/") + "/api/v1"
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        try:
+            r = self.session.request(method, self.base + path, timeout=self.timeout, **kwargs)
+        except requests.ConnectionError as e:
+            raise ClientError(f"cannot reach the gateway at {self.base}: {e}") from e
+        if r.status_code >= 400:
+            try:
+                err = r.json()
+                raise ClientError(err.get("error", r.text), err.get("field"), r.status_code)
+            except ValueError:
+                raise ClientError(f"HTTP {r.status_code}: {r.text[:200]}", None, r.status_code) from None
+        return r
+
+    def get(self, path: str, **kwargs):
+        return self.request("GET", path, **kwargs).json()
+
+    def post(self, path: str, payload: dict | None = None):
+        return self.request("POST", path, json=payload or {}).json()

@@ -1,0 +1,238 @@
+"""Gateway settings: one TOML file (``GATEWAY_CONFIG``) plus a few environment overrides.
+
+Everything is checked when the file is loaded, so a typo in a machine type or a
+licence stops the gateway at start with the key that is wrong instead of failing a
+scientist's run later. What can only be checked against Slurm (partitions, GRES,
+accounts) is checked by ``gateway check`` (see ``gateway.slurm_checks``).
+"""
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+MAX_TIME_LIMIT_MINUTES = 72 * 60  # the product's hard ceiling for a job's wall time
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+SLURM_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class MachineType:
+    name: str
+    partition: str
+    cpus: int
+    memory_gb: float
+    gpu_type: str = ""
+    gpus: int = 0
+
+    @property
+    def memory_mb(self) -> int:
+        return int(self.memory_gb * 1024)
+
+    @property
+    def gres(self) -> str | None:
+        if not self.gpus:
+            return None
+        return f"gpu:{self.gpu_type}:{self.gpus}" if self.gpu_type else f"gpu:{self.gpus}"
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "cpus": self.cpus,
+            "memory_gb": self.memory_gb,
+            "gpu_type": self.gpu_type or None,
+            "gpus": self.gpus,
+            "partition": self.partition,
+        }
+
+
+@dataclass(frozen=True)
+class License:
+    name: str
+    slurm_account: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SlurmSettings:
+    # Directory holding sbatch/sacct/...; empty means "search PATH".
+    bin_dir: str = ""
+    # Unix user jobs run as. Empty: jobs run as the gateway's own user.
+    job_user: str = ""
+    # How to become job_user when submitting: "runuser" (gateway runs as root) or "sudo".
+    submit_via: str = "runuser"
+    # Base of the per-job scratch dir (JOB_WORK_DIR) on the compute node.
+    scratch_root: str = "/var/tmp/slurm-scratch"
+    default_time_minutes: int = 60
+    max_time_minutes: int = MAX_TIME_LIMIT_MINUTES
+    command_timeout_seconds: float = 30.0
+    poll_interval_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class Config:
+    data_root: Path
+    jobs_root: Path
+    store_root: Path
+    database_url: str
+    secret_key: str
+    public_url: str
+    slurm: SlurmSettings
+    machine_types: dict[str, MachineType] = field(default_factory=dict)
+    licenses: dict[str, License] = field(default_factory=dict)
+    max_upload_mb: int = 512
+    source: str = "<defaults>"
+
+    def machine_type(self, name: str) -> MachineType | None:
+        return self.machine_types.get(name)
+
+    def license(self, name: str) -> License | None:
+        return self.licenses.get(name)
+
+
+def _req(table: dict, key: str, typ, where: str):
+    if key not in table:
+        raise ConfigError("is required", f"{where}.{key}")
+    value = table[key]
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+        raise ConfigError(f"must be a {typ.__name__}, got {value!r}", f"{where}.{key}")
+    return value
+
+
+def _machine_type(raw: dict, i: int) -> MachineType:
+    where = f"machine_types[{i}]"
+    name = _req(raw, "name", str, where)
+    if not NAME_RE.match(name):
+        raise ConfigError(f"{name!r} is not a valid name", f"{where}.name")
+    where = f"machine_types[{name}]"
+    mt = MachineType(
+        name=name,
+        partition=_req(raw, "partition", str, where),
+        cpus=_req(raw, "cpus", int, where),
+        memory_gb=_req(raw, "memory_gb", float, where),
+        gpu_type=raw.get("gpu_type", "") or "",
+        gpus=int(raw.get("gpus", 0)),
+    )
+    if not SLURM_NAME_RE.match(mt.partition):
+        raise ConfigError(f"{mt.partition!r} is not a valid partition name", f"{where}.partition")
+    if mt.cpus < 1:
+        raise ConfigError("must be at least 1", f"{where}.cpus")
+    if mt.memory_gb <= 0:
+        raise ConfigError("must be positive", f"{where}.memory_gb")
+    if mt.gpus < 0:
+        raise ConfigError("must not be negative", f"{where}.gpus")
+    if mt.gpu_type and not SLURM_NAME_RE.match(mt.gpu_type):
+        raise ConfigError(f"{mt.gpu_type!r} is not a valid GRES type", f"{where}.gpu_type")
+    if mt.gpu_type and not mt.gpus:
+        raise ConfigError("a gpu_type needs gpus >= 1", f"{where}.gpus")
+    unknown = set(raw) - {"name", "partition", "cpus", "memory_gb", "gpu_type", "gpus"}
+    if unknown:
+        raise ConfigError(f"unknown keys {sorted(unknown)}", where)
+    return mt
+
+
+def _license(raw: dict, i: int) -> License:
+    where = f"licenses[{i}]"
+    name = _req(raw, "name", str, where)
+    if not NAME_RE.match(name):
+        raise ConfigError(f"{name!r} is not a valid name", f"{where}.name")
+    account = _req(raw, "slurm_account", str, f"licenses[{name}]")
+    if not SLURM_NAME_RE.match(account):
+        raise ConfigError(f"{account!r} is not a valid Slurm account", f"licenses[{name}].slurm_account")
+    return License(name=name, slurm_account=account, description=raw.get("description", ""))
+
+
+def _slurm(raw: dict) -> SlurmSettings:
+    known = SlurmSettings.__dataclass_fields__
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown keys {sorted(unknown)}", "slurm")
+    s = SlurmSettings(**raw)
+    if s.submit_via not in ("runuser", "sudo"):
+        raise ConfigError("must be 'runuser' or 'sudo'", "slurm.submit_via")
+    if not 1 <= s.max_time_minutes <= MAX_TIME_LIMIT_MINUTES:
+        raise ConfigError(f"must be between 1 and {MAX_TIME_LIMIT_MINUTES}", "slurm.max_time_minutes")
+    if not 1 <= s.default_time_minutes <= s.max_time_minutes:
+        raise ConfigError("must be between 1 and slurm.max_time_minutes", "slurm.default_time_minutes")
+    return s
+
+
+def _secret(raw: dict, base: Path) -> str:
+    if os.environ.get("GATEWAY_SECRET_KEY"):
+        return os.environ["GATEWAY_SECRET_KEY"]
+    path = raw.get("secret_key_file")
+    if not path:
+        return raw.get("secret_key", "dev-only-not-secret")
+    p = (base / path) if not os.path.isabs(path) else Path(path)
+    if not p.is_file():
+        raise ConfigError(f"file {p} does not exist", "gateway.secret_key_file")
+    try:
+        value = p.read_text().strip()
+    except OSError as e:
+        raise ConfigError(f"cannot read {p}: {e.strerror}", "gateway.secret_key_file") from e
+    if not value:
+        raise ConfigError(f"file {p} is empty", "gateway.secret_key_file")
+    return value
+
+
+def from_dict(raw: dict, base: Path = Path("."), source: str = "<dict>") -> Config:
+    """Build and validate a Config from parsed TOML; environment overrides win."""
+    gw = dict(raw.get("gateway", {}))
+    for key in ("data_root", "jobs_root", "store_root", "database_url", "public_url"):
+        env = os.environ.get(f"GATEWAY_{key.upper()}")
+        if env:
+            gw[key] = env
+    state = Path(gw.get("state_dir", "/var/lib/gateway"))
+
+    def path(key: str, default: Path) -> Path:
+        value = Path(gw.get(key) or default)
+        return value if value.is_absolute() else (base / value).resolve()
+
+    mts: dict[str, MachineType] = {}
+    for i, m in enumerate(raw.get("machine_types", [])):
+        mt = _machine_type(m, i)
+        if mt.name in mts:
+            raise ConfigError("is defined twice", f"machine_types[{mt.name}]")
+        mts[mt.name] = mt
+    lics: dict[str, License] = {}
+    for i, lic_raw in enumerate(raw.get("licenses", [])):
+        lic = _license(lic_raw, i)
+        if lic.name in lics:
+            raise ConfigError("is defined twice", f"licenses[{lic.name}]")
+        lics[lic.name] = lic
+    unknown = set(raw) - {"gateway", "slurm", "machine_types", "licenses"}
+    if unknown:
+        raise ConfigError(f"unknown sections {sorted(unknown)}")
+    data_root = path("data_root", state / "data")
+    return Config(
+        data_root=data_root,
+        jobs_root=path("jobs_root", state / "jobs"),
+        store_root=path("store_root", state / "store"),
+        database_url=gw.get("database_url") or f"sqlite:///{state / 'gateway.db'}",
+        secret_key=_secret(gw, base),
+        public_url=gw.get("public_url", "http://127.0.0.1:8080"),
+        slurm=_slurm(dict(raw.get("slurm", {}))),
+        machine_types=mts,
+        licenses=lics,
+        max_upload_mb=int(gw.get("max_upload_mb", 512)),
+        source=source,
+    )
+
+
+def load(path: str | os.PathLike | None = None) -> Config:
+    """Load the config file named by ``path`` or ``$GATEWAY_CONFIG``."""
+    path = path or os.environ.get("GATEWAY_CONFIG") or "/etc/slurm-gateway/gateway.toml"
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist (set GATEWAY_CONFIG)")
+    try:
+        raw = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: {e}") from e
+    return from_dict(raw, base=p.parent.resolve(), source=str(p))

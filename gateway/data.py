@@ -1,0 +1,164 @@
+"""Projects and experiments as folders under the data root, and safe paths inside them.
+
+Layout: ``<data_root>/projects/<project>/<experiment>/`` with a ``Processed/`` folder
+per experiment. Every path a person sends is resolved (symlinks included) and must
+stay inside the experiment it names.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from . import access
+from .config import Config
+from .db import iso
+from .errors import Conflict, NotFound, PayloadTooLarge, ValidationError
+from .models import Experiment, Project, User
+from .validation import check_name, require_dict
+
+PROCESSED = "Processed"
+
+
+def project_dir(config: Config, project: str) -> Path:
+    return config.data_root / "projects" / project
+
+
+def experiment_dir(config: Config, exp: Experiment) -> Path:
+    return project_dir(config, exp.project.name) / exp.name
+
+
+def create_project(config: Config, user: User, body: dict) -> Project:
+    require_dict(body)
+    name = check_name(body.get("name"), "name")
+    if Project.select().where(Project.name == name).exists():
+        raise Conflict(f"project {name!r} already exists", "name")
+    project = Project.create(name=name, owner=user)
+    project_dir(config, name).mkdir(parents=True, exist_ok=True)
+    return project
+
+
+def get_project(user: User, name: str) -> Project:
+    project = Project.get_or_none(Project.name == name)
+    if project is None or not access.can(user, "project.view", project):
+        raise NotFound(f"project {name!r} not found", "project")
+    return project
+
+
+def list_projects(user: User) -> list[Project]:
+    return [p for p in Project.select().order_by(Project.name) if access.can(user, "project.view", p)]
+
+
+def create_experiment(config: Config, user: User, project: Project, body: dict) -> Experiment:
+    require_dict(body)
+    access.require(user, "project.edit", project, "project")
+    name = check_name(body.get("name"), "name")
+    if Experiment.select().where(Experiment.project == project, Experiment.name == name).exists():
+        raise Conflict(f"experiment {name!r} already exists in {project.name!r}", "name")
+    exp = Experiment.create(project=project, name=name, owner=user)
+    (experiment_dir(config, exp) / PROCESSED).mkdir(parents=True, exist_ok=True)
+    return exp
+
+
+def get_experiment(user: User, project: str, name: str, field: str = "experiment") -> Experiment:
+    proj = Project.get_or_none(Project.name == project)
+    exp = None if proj is None else Experiment.get_or_none(
+        Experiment.project == proj, Experiment.name == name)
+    if exp is None or not access.can(user, "experiment.view", exp):
+        raise NotFound(f"experiment {project}/{name} not found", field)
+    return exp
+
+
+def list_experiments(user: User, project: Project) -> list[Experiment]:
+    return [e for e in project.experiments.order_by(Experiment.name)
+            if access.can(user, "experiment.view", e)]
+
+
+def resolve_inside(base: Path, relative: str, field: str, must_exist: bool = True) -> Path:
+    """``base / relative``, refused if it leaves ``base`` (via ``..`` or a symlink)."""
+    if not isinstance(relative, str):
+        raise ValidationError("must be a string", field)
+    if "\0" in relative:
+        raise ValidationError("must not contain NUL bytes", field)
+    rel = relative.strip().lstrip("/") if relative.strip() not in ("", "/", ".") else ""
+    root = base.resolve()
+    target = (root / rel).resolve()
+    if target != root and root not in target.parents:
+        raise ValidationError(f"{relative!r} is outside the experiment", field)
+    if must_exist and not target.exists():
+        raise ValidationError(f"{relative!r} does not exist in the experiment", field)
+    return target
+
+
+def list_files(config: Config, user: User, exp: Experiment, path: str = "") -> list[dict]:
+    access.require(user, "experiment.read_data", exp, "experiment")
+    root = experiment_dir(config, exp).resolve()
+    target = resolve_inside(root, path or "", "path")
+    if not target.is_dir():
+        raise ValidationError(f"{path!r} is not a folder", "path")
+    entries = []
+    for entry in sorted(os.scandir(target), key=lambda e: (not e.is_dir(), e.name)):
+        try:
+            st = entry.stat()
+        except OSError:
+            continue  # a dangling symlink: nothing a person can open
+        full = Path(entry.path).resolve()
+        if full != root and root not in full.parents:
+            continue  # symlinks out of the experiment are not shown
+        entries.append({
+            "name": entry.name,
+            "path": str(Path(entry.path).relative_to(root)),
+            "type": "dir" if entry.is_dir() else "file",
+            "size": st.st_size if not entry.is_dir() else None,
+        })
+    return entries
+
+
+def write_file(config: Config, user: User, exp: Experiment, path: str, stream, max_bytes: int) -> dict:
+    """Store an uploaded file at ``path`` inside the experiment (raw data upload)."""
+    access.require(user, "experiment.write_data", exp, "experiment")
+    root = experiment_dir(config, exp).resolve()
+    if not path or path.endswith("/"):
+        raise ValidationError("must name a file", "path")
+    target = resolve_inside(root, path, "path", must_exist=False)
+    if target == root or (root / PROCESSED).resolve() in [target, *target.parents]:
+        raise ValidationError("the Processed folder is written by jobs only", "path")
+    if target.is_dir():
+        raise ValidationError(f"{path!r} is a folder", "path")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.upload")
+    size = 0
+    with open(tmp, "wb") as f:
+        while chunk := stream.read(1 << 20):
+            size += len(chunk)
+            if size > max_bytes:
+                f.close()
+                tmp.unlink()
+                raise PayloadTooLarge(f"larger than {max_bytes // 2**20} MB", "path")
+            f.write(chunk)
+    os.replace(tmp, target)
+    return {"path": str(target.relative_to(root)), "size": size}
+
+
+def copy_to_processed(config: Config, exp: Experiment, folder_name: str, source: Path) -> Path:
+    """Copy a finished job's outputs to ``<experiment>/Processed/<folder_name>/``.
+
+    Idempotent: a second copy (poller re-run) replaces the first instead of nesting.
+    """
+    dest = experiment_dir(config, exp) / PROCESSED / folder_name
+    tmp = dest.with_name(f".{folder_name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp, symlinks=True)
+    if dest.exists():
+        shutil.rmtree(dest)
+    os.replace(tmp, dest)
+    return dest
+
+
+def project_dict(p: Project) -> dict:
+    return {"name": p.name, "owner": p.owner.username, "created_at": iso(p.created_at)}
+
+
+def experiment_dict(e: Experiment) -> dict:
+    return {"name": e.name, "project": e.project.name, "owner": e.owner.username,
+            "created_at": iso(e.created_at)}

@@ -1,0 +1,81 @@
+"""Demo data for a fresh gateway: a user with a token, an environment, two templates,
+a project with raw data. Idempotent: running it again only prints a new token."""
+from __future__ import annotations
+
+from . import data, environments, job_templates
+from .blobs import BlobStore
+from .context import Context
+from .models import Environment, Experiment, Project, Template, User
+from .users import add_user, create_token
+
+BASH_SCRIPT = """\
+# Count the lines of every file under the chosen data path.
+echo "analysing $DC_DATA with threshold $DC_THRESHOLD using $JOB_CPUS CPUs"
+source "$JOB_TEMPLATE_DIR/helpers.sh"
+total=0
+while IFS= read -r -d '' f; do
+    n=$(wc -l < "$f")
+    echo "$f: $n lines"
+    total=$((total + n))
+done < <(find "$DC_DATA" -type f -print0)
+summarise "$total" > "$JOB_OUTPUT_DIR/summary.txt"
+OUT_TOTAL_LINES=$total
+OUT_LABEL="$DC_LABEL"
+"""
+
+PYTHON_SCRIPT = """\
+import os, statistics
+values = [float(v) for v in os.environ["DC_VALUES"].split(",")]
+mean = statistics.mean(values)
+with open(os.path.join(os.environ["JOB_OUTPUT_DIR"], "stats.txt"), "w") as f:
+    f.write(f"n={len(values)} mean={mean}\\n")
+OUT_MEAN = mean
+OUT_COUNT = len(values)
+"""
+
+
+def load_demo(ctx: Context) -> str:
+    user = User.get_or_none(User.username == "demo") or add_user("demo", is_admin=True,
+                                                                  display_name="Demo Admin")
+    if not Environment.get_or_none(Environment.name == "base"):
+        env = environments.create_environment(user, {
+            "name": "base", "public": True,
+            "description": "The cluster's system tools (bash, coreutils, python3)."})
+        environments.add_version(user, env, {"version": "1", "setup": 'export LC_ALL=C.UTF-8'})
+    if not Template.get_or_none(Template.name == "line-count"):
+        tpl = job_templates.create_template(user, {
+            "name": "line-count", "language": "bash", "environment": "base",
+            "description": "Counts lines of the files under a data path.",
+            "script": BASH_SCRIPT,
+            "inputs": [
+                {"name": "DC_DATA", "type": "path", "description": "Folder to analyse"},
+                {"name": "DC_THRESHOLD", "type": "integer", "default": 10,
+                 "description": "Lines above which a file counts as long"},
+                {"name": "DC_LABEL", "type": "string", "default": "demo run",
+                 "description": "Free text kept with the results", "advanced": True},
+            ],
+            "outputs": [{"name": "OUT_TOTAL_LINES", "description": "Lines in all files"},
+                        {"name": "OUT_LABEL", "description": "The label given"}],
+        })
+        helpers = b'summarise() { echo "total lines: $1"; }\n'
+        job_templates.add_files(user, tpl, [("helpers.sh", helpers)], BlobStore(ctx.config.store_root),
+                                ctx.config.max_upload_mb * 2**20)
+    if not Template.get_or_none(Template.name == "mean-value"):
+        job_templates.create_template(user, {
+            "name": "mean-value", "language": "python", "environment": "base",
+            "python_executable": "python3", "description": "Mean of a list of numbers.",
+            "script": PYTHON_SCRIPT,
+            "inputs": [{"name": "DC_VALUES", "type": "string", "default": "1,2,3,4",
+                        "description": "Comma-separated numbers"}],
+            "outputs": [{"name": "OUT_MEAN", "description": "Arithmetic mean"},
+                        {"name": "OUT_COUNT", "description": "How many numbers"}],
+        })
+    project = Project.get_or_none(Project.name == "demo") or data.create_project(
+        ctx.config, user, {"name": "demo"})
+    exp = Experiment.get_or_none(Experiment.project == project, Experiment.name == "exp1") or \
+        data.create_experiment(ctx.config, user, project, {"name": "exp1"})
+    raw = data.experiment_dir(ctx.config, exp) / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for i in range(3):
+        (raw / f"sample{i}.txt").write_text("".join(f"reading {j}\n" for j in range(5 * (i + 1))))
+    return create_token(user, "demo")

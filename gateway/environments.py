@@ -1,0 +1,85 @@
+"""Environments: the software a job runs with, as versioned shell set-up lines."""
+from __future__ import annotations
+
+from . import access
+from .db import database, iso
+from .errors import Conflict, NotFound, ValidationError
+from .models import Environment, EnvironmentVersion, User
+from .validation import check_name, get_bool, get_str, require_dict
+
+VERSION_RULE = "must be 1-64 letters, digits, '.', '_' or '-'"
+
+
+def create_environment(user: User, body: dict) -> Environment:
+    require_dict(body)
+    name = check_name(body.get("name"), "name")
+    if Environment.select().where(Environment.name == name).exists():
+        raise Conflict(f"environment {name!r} already exists", "name")
+    return Environment.create(
+        name=name, owner=user,
+        description=get_str(body, "description"),
+        public=get_bool(body, "public"),
+    )
+
+
+def get_environment(user: User, name: str) -> Environment:
+    env = Environment.get_or_none(Environment.name == name)
+    if env is None or not access.can(user, "environment.view", env):
+        raise NotFound(f"environment {name!r} not found", "environment")
+    return env
+
+
+def list_environments(user: User) -> list[Environment]:
+    return [e for e in Environment.select().order_by(Environment.name)
+            if access.can(user, "environment.view", e)]
+
+
+def add_version(user: User, env: Environment, body: dict) -> EnvironmentVersion:
+    require_dict(body)
+    access.require(user, "environment.edit", env, "environment")
+    version = get_str(body, "version", required=True, max_len=64)
+    try:
+        check_name(version, "version")
+    except ValidationError:
+        raise ValidationError(VERSION_RULE, "version") from None
+    setup = get_str(body, "setup", max_len=100_000)
+    if "\0" in setup:
+        raise ValidationError("must not contain NUL bytes", "setup")
+    with database.atomic():
+        if EnvironmentVersion.select().where(EnvironmentVersion.environment == env,
+                                             EnvironmentVersion.version == version).exists():
+            raise Conflict(f"version {version!r} of {env.name!r} already exists", "version")
+        return EnvironmentVersion.create(environment=env, version=version, setup=setup)
+
+
+def resolve_version(user: User, env_name, version) -> EnvironmentVersion:
+    """The environment version a template names; the newest when ``version`` is empty."""
+    if not isinstance(env_name, str) or not env_name:
+        raise ValidationError("is required", "environment")
+    env = Environment.get_or_none(Environment.name == env_name)
+    if env is None or not access.can(user, "environment.use", env):
+        raise ValidationError(f"unknown environment {env_name!r}", "environment")
+    query = EnvironmentVersion.select().where(EnvironmentVersion.environment == env)
+    if version not in (None, ""):
+        ev = query.where(EnvironmentVersion.version == str(version)).first()
+        if ev is None:
+            raise ValidationError(f"environment {env_name!r} has no version {version!r}",
+                                  "environment_version")
+        return ev
+    ev = query.order_by(EnvironmentVersion.id.desc()).first()
+    if ev is None:
+        raise ValidationError(f"environment {env_name!r} has no versions yet", "environment_version")
+    return ev
+
+
+def version_dict(ev: EnvironmentVersion) -> dict:
+    return {"version": ev.version, "setup": ev.setup, "created_at": iso(ev.created_at)}
+
+
+def environment_dict(env: Environment) -> dict:
+    versions = env.versions.order_by(EnvironmentVersion.id)
+    return {
+        "name": env.name, "description": env.description, "public": env.public,
+        "owner": env.owner.username, "created_at": iso(env.created_at),
+        "versions": [version_dict(v) for v in versions],
+    }

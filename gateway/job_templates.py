@@ -1,0 +1,174 @@
+"""Job Templates: create, edit (each edit is a new version), support files, listing."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from . import access, environments
+from .blobs import BlobStore
+from .db import database, iso, utcnow
+from .errors import NotFound, PayloadTooLarge, ValidationError
+from .inputs import check_inputs, check_outputs
+from .models import Job, Template, TemplateVersion, User
+from .validation import check_name, get_str, require_dict
+
+LANGUAGES = ("bash", "python")
+INTERPRETER_RE = re.compile(r"^[A-Za-z0-9_./+-]+$")
+FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+MAX_SCRIPT = 1_000_000
+
+
+def _version_fields(user: User, body: dict) -> dict[str, Any]:
+    """Validate the parts of a body that make a version; return model fields."""
+    language = body.get("language")
+    if language not in LANGUAGES:
+        raise ValidationError(f"must be one of {list(LANGUAGES)}", "language")
+    script = get_str(body, "script", required=True, max_len=MAX_SCRIPT)
+    if "\0" in script:
+        raise ValidationError("must not contain NUL bytes", "script")
+    ev = environments.resolve_version(user, body.get("environment"), body.get("environment_version"))
+    python = get_str(body, "python_executable", max_len=255).strip()
+    if language == "python":
+        python = python or "python3"
+        if not INTERPRETER_RE.match(python):
+            raise ValidationError("must be a command name or an absolute path without spaces",
+                                  "python_executable")
+    elif python:
+        raise ValidationError("only a python template names an interpreter", "python_executable")
+    return {
+        "language": language, "script": script, "environment_version": ev,
+        "python_executable": python,
+        "inputs": check_inputs(body.get("inputs")),
+        "outputs": check_outputs(body.get("outputs")),
+    }
+
+
+def create_template(user: User, body: dict) -> Template:
+    require_dict(body)
+    name = check_name(body.get("name"), "name")
+    description = get_str(body, "description")
+    fields = _version_fields(user, body)
+    with database.atomic():
+        if Template.select().where(Template.name == name).exists():
+            raise ValidationError(f"a template named {name!r} already exists", "name")
+        tpl = Template.create(name=name, description=description, owner=user)
+        TemplateVersion.create(template=tpl, version=1, created_by=user, files=[], **fields)
+    return tpl
+
+
+def get_template(user: User, template_id: int | str) -> Template:
+    tpl = Template.get_or_none(Template.id == _int_id(template_id))
+    if tpl is None or not access.can(user, "template.view", tpl):
+        raise NotFound(f"template {template_id} not found", "template")
+    return tpl
+
+
+def find_template(user: User, ref: str) -> Template:
+    """A template by id or by name (the CLI accepts either)."""
+    if str(ref).isdigit():
+        return get_template(user, ref)
+    tpl = Template.get_or_none(Template.name == ref)
+    if tpl is None or not access.can(user, "template.view", tpl):
+        raise NotFound(f"template {ref!r} not found", "template")
+    return tpl
+
+
+def _int_id(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise NotFound(f"{value!r} is not an id") from None
+
+
+def get_version(tpl: Template, version: int | str | None = None) -> TemplateVersion:
+    number = tpl.latest_version if version in (None, "") else version
+    try:
+        number = int(number)
+    except (TypeError, ValueError):
+        raise ValidationError("must be a version number", "version") from None
+    tv = TemplateVersion.get_or_none(TemplateVersion.template == tpl, TemplateVersion.version == number)
+    if tv is None:
+        raise ValidationError(f"template {tpl.name!r} has no version {number}", "version")
+    return tv
+
+
+def list_templates(user: User) -> list[Template]:
+    return [t for t in Template.select().order_by(Template.name)
+            if access.can(user, "template.view", t)]
+
+
+def _new_version(user: User, tpl: Template, fields: dict, files: list[dict]) -> TemplateVersion:
+    with database.atomic():
+        # Re-read under the transaction so two concurrent edits cannot take one number.
+        latest = Template.get_by_id(tpl.id).latest_version
+        tv = TemplateVersion.create(template=tpl, version=latest + 1, created_by=user,
+                                    files=files, **fields)
+        Template.update(latest_version=latest + 1, updated_at=utcnow()).where(
+            Template.id == tpl.id).execute()
+    tpl.latest_version = latest + 1
+    return tv
+
+
+def update_template(user: User, tpl: Template, body: dict) -> TemplateVersion:
+    """Save an edit as a new version; earlier versions stay runnable."""
+    require_dict(body)
+    access.require(user, "template.edit", tpl, "template")
+    if "name" in body and body["name"] != tpl.name:
+        raise ValidationError("a template's name cannot change", "name")
+    fields = _version_fields(user, body)
+    if "description" in body:
+        tpl.description = get_str(body, "description")
+        tpl.save()
+    return _new_version(user, tpl, fields, get_version(tpl).files)
+
+
+def add_files(user: User, tpl: Template, uploads: list[tuple[str, bytes]], store: BlobStore,
+              max_bytes: int) -> TemplateVersion:
+    """Add or replace support files; the result is a new version."""
+    access.require(user, "template.edit", tpl, "template")
+    if not uploads:
+        raise ValidationError("no files were uploaded", "files")
+    current = get_version(tpl)
+    files = {f["name"]: f for f in current.files}
+    for name, data in uploads:
+        if not FILE_NAME_RE.match(name or ""):
+            raise ValidationError(f"{name!r} is not a valid file name (letters, digits, . _ -)", "files")
+        if len(data) > max_bytes:
+            raise PayloadTooLarge(f"{name} is larger than {max_bytes // 2**20} MB", "files")
+        files[name] = {"name": name, "sha256": store.put(data), "size": len(data)}
+    fields = {k: getattr(current, k) for k in
+              ("language", "script", "environment_version", "python_executable", "inputs", "outputs")}
+    return _new_version(user, tpl, fields, sorted(files.values(), key=lambda f: f["name"]))
+
+
+def mark_validated(template_id: int) -> None:
+    Template.update(status="validated").where(
+        Template.id == template_id, Template.status != "validated").execute()
+
+
+def version_dict(tv: TemplateVersion) -> dict:
+    ev = tv.environment_version
+    return {
+        "version": tv.version, "language": tv.language, "script": tv.script,
+        "environment": ev.environment.name, "environment_version": ev.version,
+        "python_executable": tv.python_executable or None,
+        "inputs": tv.inputs, "outputs": tv.outputs, "files": tv.files,
+        "created_by": tv.created_by.username, "created_at": iso(tv.created_at),
+    }
+
+
+def template_dict(tpl: Template, version: TemplateVersion | None = None) -> dict:
+    tv = version or get_version(tpl)
+    versions = (TemplateVersion.select(TemplateVersion.version, TemplateVersion.created_at)
+                .where(TemplateVersion.template == tpl).order_by(TemplateVersion.version))
+    last_run = Job.select(Job.submitted_at).where(Job.template == tpl).order_by(
+        Job.submitted_at.desc()).first()
+    return {
+        "id": tpl.id, "name": tpl.name, "description": tpl.description,
+        "owner": tpl.owner.username, "status": tpl.status, "public": tpl.public,
+        "latest_version": tpl.latest_version,
+        "versions": [{"version": v.version, "created_at": iso(v.created_at)} for v in versions],
+        "created_at": iso(tpl.created_at), "updated_at": iso(tpl.updated_at),
+        "last_run_at": iso(last_run.submitted_at) if last_run else None,
+        **version_dict(tv),
+    }

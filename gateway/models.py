@@ -1,0 +1,142 @@
+"""Peewee models. The schema is created and changed only by migrations in migrations/."""
+from __future__ import annotations
+
+import peewee as pw
+
+from .db import JSONField, database, utcnow
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class User(BaseModel):
+    username = pw.CharField(max_length=64, unique=True)
+    display_name = pw.CharField(max_length=200, default="")
+    is_admin = pw.BooleanField(default=False)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class ApiToken(BaseModel):
+    user = pw.ForeignKeyField(User, backref="tokens", on_delete="CASCADE")
+    name = pw.CharField(max_length=100, default="")
+    # Only a SHA-256 of the token is kept; the token itself is shown once.
+    token_hash = pw.CharField(max_length=64, unique=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    last_used_at = pw.DateTimeField(null=True)
+    revoked_at = pw.DateTimeField(null=True)
+
+
+class Environment(BaseModel):
+    name = pw.CharField(max_length=64, unique=True)
+    description = pw.TextField(default="")
+    public = pw.BooleanField(default=False)
+    owner = pw.ForeignKeyField(User, backref="environments")
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class EnvironmentVersion(BaseModel):
+    environment = pw.ForeignKeyField(Environment, backref="versions", on_delete="CASCADE")
+    version = pw.CharField(max_length=64)
+    setup = pw.TextField(default="")
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("environment", "version"), True),)
+
+
+class Template(BaseModel):
+    name = pw.CharField(max_length=64, unique=True)
+    description = pw.TextField(default="")
+    owner = pw.ForeignKeyField(User, backref="templates")
+    status = pw.CharField(max_length=16, default="unvalidated")
+    public = pw.BooleanField(default=False)
+    latest_version = pw.IntegerField(default=1)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class TemplateVersion(BaseModel):
+    template = pw.ForeignKeyField(Template, backref="versions", on_delete="CASCADE")
+    version = pw.IntegerField()
+    language = pw.CharField(max_length=16)
+    script = pw.TextField()
+    environment_version = pw.ForeignKeyField(EnvironmentVersion)
+    python_executable = pw.CharField(max_length=255, default="")
+    inputs = JSONField(default=list)
+    outputs = JSONField(default=list)
+    # [{name, sha256, size}]: contents live in the blob store, so versions share files.
+    files = JSONField(default=list)
+    created_by = pw.ForeignKeyField(User)
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("template", "version"), True),)
+
+
+class Project(BaseModel):
+    name = pw.CharField(max_length=64, unique=True)
+    owner = pw.ForeignKeyField(User, backref="projects")
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class Experiment(BaseModel):
+    project = pw.ForeignKeyField(Project, backref="experiments", on_delete="CASCADE")
+    name = pw.CharField(max_length=64)
+    owner = pw.ForeignKeyField(User)
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("project", "name"), True),)
+
+
+class Job(BaseModel):
+    kind = pw.CharField(max_length=16, default="template")  # template | sbatch
+    name = pw.CharField(max_length=128, default="")
+    template = pw.ForeignKeyField(Template, null=True, backref="jobs")
+    template_version = pw.ForeignKeyField(TemplateVersion, null=True)
+    user = pw.ForeignKeyField(User, backref="jobs")
+    project = pw.ForeignKeyField(Project, null=True, backref="jobs")
+    experiment = pw.ForeignKeyField(Experiment, null=True, backref="jobs")
+    license = pw.CharField(max_length=64, index=True)
+    slurm_account = pw.CharField(max_length=64)
+    machine_type = pw.CharField(max_length=64, default="")
+    partition = pw.CharField(max_length=64, default="")
+    software_disk_gb = pw.IntegerField(default=0)
+    time_limit_minutes = pw.IntegerField()
+    inputs = JSONField(default=dict)
+    slurm_job_id = pw.CharField(max_length=32, null=True, unique=True)
+    status = pw.CharField(max_length=16, default="Pending", index=True)
+    slurm_state = pw.CharField(max_length=32, default="")
+    reason = pw.TextField(default="")
+    exit_code = pw.IntegerField(null=True)
+    output_variables = JSONField(default=dict)
+    output_files = JSONField(default=list)
+    alloc_cpus = pw.IntegerField(default=0)
+    alloc_gpus = pw.IntegerField(default=0)
+    elapsed_seconds = pw.IntegerField(default=0)
+    # Charges are whole seconds (CPU-seconds, GPU-seconds), set from accounting and
+    # never incremented, so re-reading the same record cannot charge twice.
+    cpu_seconds = pw.BigIntegerField(default=0)
+    gpu_seconds = pw.BigIntegerField(default=0)
+    submitted_at = pw.DateTimeField(default=utcnow, index=True)
+    started_at = pw.DateTimeField(null=True)
+    ended_at = pw.DateTimeField(null=True)
+    # True once outputs are collected and charges are final: the poller stops here.
+    finalized = pw.BooleanField(default=False, index=True)
+
+
+class PollerLease(BaseModel):
+    """One row per named lease; the gateway process holding it runs the poller."""
+
+    name = pw.CharField(max_length=32, primary_key=True)
+    holder = pw.CharField(max_length=128)
+    expires_at = pw.DateTimeField()
+
+
+ALL_MODELS = [
+    User, ApiToken, Environment, EnvironmentVersion, Template, TemplateVersion,
+    Project, Experiment, Job, PollerLease,
+]

@@ -1,0 +1,173 @@
+"""The accounting sync: each tick reads Slurm once for all unfinished jobs.
+
+One ``sacct`` call covers every unfinished job; ``squeue`` is asked only about the
+jobs accounting does not know yet (just submitted). Every write sets values read
+from Slurm rather than adding to them, and a finished job is finalised in one
+guarded update, so a tick that runs twice, or dies half-way, neither loses nor
+doubles a charge. If Slurm cannot be read, the tick changes nothing.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from peewee import IntegrityError
+
+from . import data, job_templates
+from .charging import charge_seconds
+from .context import Context
+from .db import database, utcnow
+from .errors import SlurmUnavailable
+from .inputs import parse_outputs_file
+from .jobs import job_dir, list_output_files
+from .models import Job, PollerLease
+from .slurm.client import SlurmJob
+from .slurm.states import COMPLETED, classify
+
+logger = logging.getLogger(__name__)
+LEASE_NAME = "poller"
+
+
+@dataclass
+class TickResult:
+    unfinished: int = 0
+    updated: int = 0
+    finalized: int = 0
+    slurm_calls: int = 0
+    not_found: list[int] = field(default_factory=list)
+
+
+def _read_exit_status(path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _finish(ctx: Context, job: Job, outcome_status: str) -> dict:
+    """Collect what a finished job left behind: OUT_ values, output files, Processed copy."""
+    base = job_dir(ctx, job)
+    try:
+        outputs = parse_outputs_file((base / "run" / "outputs.env").read_bytes())
+    except OSError:
+        outputs = {}  # the script set no OUT_ value, or was killed before it could
+    files = list_output_files(ctx, job)
+    if outcome_status == COMPLETED and job.experiment_id and files:
+        label = f"{job.name}-{job.id}"
+        data.copy_to_processed(ctx.config, job.experiment, label, base / "output")
+    return {"output_variables": outputs, "output_files": files}
+
+
+def _changes(ctx: Context, job: Job, rec: SlurmJob) -> dict:
+    ended = rec.end_time is not None
+    script_exit = None
+    if ended and job.kind == "template":
+        script_exit = _read_exit_status(job_dir(ctx, job) / "run" / "exit_status")
+    outcome = classify(rec.state, rec.exit_code, rec.signal, script_exit, ended, rec.reason)
+    fields: dict = {"status": outcome.status, "slurm_state": rec.state.split(" ")[0],
+                    "reason": outcome.reason, "exit_code": outcome.exit_code}
+    if rec.source == "sacct":
+        cpu_s, gpu_s = charge_seconds(rec.elapsed_seconds, rec.alloc_cpus, rec.alloc_gpus)
+        fields.update(elapsed_seconds=rec.elapsed_seconds, alloc_cpus=rec.alloc_cpus,
+                      alloc_gpus=rec.alloc_gpus, cpu_seconds=cpu_s, gpu_seconds=gpu_s,
+                      started_at=rec.start_time, ended_at=rec.end_time)
+    elif rec.start_time:
+        fields["started_at"] = rec.start_time
+    if outcome.final:
+        if rec.source != "sacct":
+            # Charges come from accounting only: wait until it has the finished record.
+            return {}
+        fields.update(_finish(ctx, job, outcome.status))
+        fields["finalized"] = True
+    return {k: v for k, v in fields.items() if getattr(job, k) != v}
+
+
+def tick(ctx: Context) -> TickResult:
+    """One sync of every unfinished job with Slurm. Raises SlurmUnavailable untouched."""
+    result = TickResult()
+    calls_before = getattr(ctx.slurm, "calls", 0)
+    jobs = list(Job.select().where(Job.finalized == False, Job.slurm_job_id.is_null(False)))  # noqa: E712
+    result.unfinished = len(jobs)
+    if not jobs:
+        return result
+    ids = [j.slurm_job_id for j in jobs]
+    records = ctx.slurm.accounting(ids)
+    missing = [i for i in ids if i not in records]
+    if missing:
+        records.update(ctx.slurm.queue(missing))
+    for job in jobs:
+        rec = records.get(job.slurm_job_id)
+        if rec is None:
+            result.not_found.append(job.id)
+            continue
+        changes = _changes(ctx, job, rec)
+        if not changes:
+            continue
+        with database.atomic():
+            # The finalized guard makes a second poller's late write a no-op.
+            n = Job.update(**changes).where(Job.id == job.id, Job.finalized == False).execute()  # noqa: E712
+        if n:
+            result.updated += 1
+            if changes.get("finalized"):
+                result.finalized += 1
+                if changes.get("status", job.status) == COMPLETED and job.template_id:
+                    job_templates.mark_validated(job.template_id)
+    result.slurm_calls = getattr(ctx.slurm, "calls", 0) - calls_before
+    return result
+
+
+def acquire_lease(holder: str, ttl_seconds: float, name: str = LEASE_NAME) -> bool:
+    """Take or renew the poller lease; only its holder runs ticks (several gateways on one DB)."""
+    now = utcnow()
+    expires = now + timedelta(seconds=ttl_seconds)
+    with database.atomic():
+        n = PollerLease.update(holder=holder, expires_at=expires).where(
+            PollerLease.name == name,
+            (PollerLease.expires_at < now) | (PollerLease.holder == holder)).execute()
+        if n:
+            return True
+    try:
+        with database.atomic():
+            PollerLease.create(name=name, holder=holder, expires_at=expires)
+        return True
+    except IntegrityError:
+        return False
+
+
+def default_holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def guarded_tick(ctx: Context, holder: str | None = None) -> TickResult | None:
+    """What the scheduler runs: a tick if this process holds the lease, errors logged."""
+    holder = holder or default_holder()
+    interval = ctx.config.slurm.poll_interval_seconds
+    if not acquire_lease(holder, ttl_seconds=max(30.0, interval * 3)):
+        return None
+    try:
+        return tick(ctx)
+    except SlurmUnavailable as e:
+        logger.warning("poll skipped, nothing changed: %s", e.message)
+        return None
+    except Exception:
+        logger.exception("poll failed")
+        return None
+    finally:
+        if not database.is_closed():
+            database.close()
+
+
+def start_scheduler(ctx: Context, blocking: bool = False):
+    """Run ``guarded_tick`` every ``poll_interval_seconds`` with APScheduler."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    scheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone="UTC")
+    scheduler.add_job(guarded_tick, "interval", args=[ctx],
+                      seconds=ctx.config.slurm.poll_interval_seconds,
+                      max_instances=1, coalesce=True, next_run_time=utcnow())
+    scheduler.start()
+    return scheduler

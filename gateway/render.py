@@ -1,0 +1,77 @@
+"""Job Template version + run settings -> sbatch script text. Pure: no DB, no Slurm."""
+from __future__ import annotations
+
+import hashlib
+import shlex
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+
+DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "sbatch_templates"
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    job_id: int
+    template_name: str
+    template_version: int
+    language: str  # bash | python
+    script: str
+    python_executable: str
+    environment: str
+    environment_version: str
+    environment_setup: str
+    inputs: tuple[tuple[str, str], ...]  # (DC_NAME, value) in template order
+    partition: str
+    account: str
+    cpus: int
+    memory_mb: int
+    gpus: int
+    gres: str | None
+    software_disk_gb: int
+    time_limit_minutes: int
+    job_dir: str
+    scratch_root: str
+
+
+def heredoc_marker(*texts: str) -> str:
+    """A here-document delimiter that cannot occur as a line of any of ``texts``."""
+    digest = hashlib.sha256("\0".join(texts).encode()).hexdigest()
+    lines = {line.strip() for t in texts for line in t.splitlines()}
+    n = 16
+    while (marker := f"GATEWAY_EOF_{digest[:n]}") in lines:
+        n += 1
+    return marker
+
+
+@lru_cache(maxsize=4)
+def _environment(templates_dir: str) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["sh"] = lambda v: shlex.quote(str(v))
+    return env
+
+
+def render_job_script(req: RenderRequest, templates_dir: Path | str = DEFAULT_TEMPLATES_DIR) -> str:
+    """Render the sbatch script that runs ``req``; what this returns is what runs."""
+    env = _environment(str(templates_dir))
+    job_dir = req.job_dir.rstrip("/")
+    script = req.script if req.script.endswith("\n") else req.script + "\n"
+    runner = (Path(templates_dir) / "python_runner.py").read_text()
+    fields = {k: getattr(req, k) for k in req.__dataclass_fields__ if k != "script"}
+    return env.get_template("job.sh.j2").render(
+        **fields,
+        slurm_job_name=f"gw-{req.job_id}",
+        run_dir=f"{job_dir}/run",
+        output_dir=f"{job_dir}/output",
+        template_dir=f"{job_dir}/template",
+        script=script[:-1],
+        script_file="script.py" if req.language == "python" else "script.sh",
+        heredoc=heredoc_marker(script, req.environment_setup, runner),
+    )

@@ -1,0 +1,237 @@
+"""Running a Job Template (validate inputs, render, submit) and plain sbatch scripts.
+
+A job row is written before Slurm is asked, so a submit that fails is recorded with
+its reason instead of vanishing, and a job Slurm accepted always has a row.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pwd
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import access, data, job_templates
+from .blobs import BlobStore
+from .config import License, MachineType
+from .context import Context
+from .db import database
+from .errors import SlurmError, ValidationError
+from .inputs import coerce
+from .jobs import job_dir
+from .models import Experiment, Job, Template, TemplateVersion, User
+from .render import RenderRequest, render_job_script
+from .sbatch_directives import parse_directives, parse_time_limit
+from .slurm.client import SubmitRequest
+from .slurm.states import FAILED
+from .validation import get_int, get_str, require_dict
+
+logger = logging.getLogger(__name__)
+MAX_SOFTWARE_DISK_GB = 10_000
+
+
+@dataclass
+class RunPlan:
+    template: Template
+    version: TemplateVersion
+    experiment: Experiment
+    inputs: dict[str, str]        # as stored with the job (Path values relative)
+    env: list[tuple[str, str]]    # as the job sees them (Path values absolute)
+    machine_type: MachineType
+    license: License
+    software_disk_gb: int
+    time_limit_minutes: int
+
+
+def _settings(ctx: Context, user: User, body: dict) -> tuple[MachineType, License, int, int]:
+    cfg = ctx.config
+    mt_name = get_str(body, "machine_type", required=True, max_len=64)
+    mt = cfg.machine_type(mt_name)
+    if mt is None:
+        raise ValidationError(f"unknown machine type {mt_name!r}; known: {sorted(cfg.machine_types)}",
+                              "machine_type")
+    lic = license_for(ctx, user, get_str(body, "license", required=True, max_len=64))
+    disk = get_int(body, "software_disk_gb", default=10, minimum=1, maximum=MAX_SOFTWARE_DISK_GB)
+    limit = get_int(body, "time_limit_minutes", default=cfg.slurm.default_time_minutes, minimum=1)
+    if limit > cfg.slurm.max_time_minutes:
+        raise ValidationError(f"must be at most {cfg.slurm.max_time_minutes} minutes "
+                              f"({cfg.slurm.max_time_minutes // 60} hours)", "time_limit_minutes")
+    return mt, lic, disk, limit
+
+
+def license_for(ctx: Context, user: User, name: str, field: str = "license") -> License:
+    lic = ctx.config.license(name)
+    if lic is None or not access.can(user, "license.charge", lic):
+        raise ValidationError(f"unknown license {name!r}", field)
+    return lic
+
+
+def plan_run(ctx: Context, user: User, tpl: Template, body: dict) -> RunPlan:
+    require_dict(body)
+    access.require(user, "template.run", tpl, "template")
+    version = job_templates.get_version(tpl, body.get("version"))
+    exp = data.get_experiment(user, get_str(body, "project", required=True),
+                              get_str(body, "experiment", required=True))
+    access.require(user, "experiment.run_on", exp, "experiment")
+    given = body.get("inputs") or {}
+    if not isinstance(given, dict):
+        raise ValidationError("must be an object of DC_ names to values", "inputs")
+    known = {spec["name"] for spec in version.inputs}
+    for name in given:
+        if name not in known:
+            raise ValidationError(f"template {tpl.name!r} v{version.version} has no input {name}",
+                                  f"inputs.{name}")
+    exp_root = data.experiment_dir(ctx.config, exp)
+    inputs: dict[str, str] = {}
+    env: list[tuple[str, str]] = []
+    for spec in version.inputs:
+        field = f"inputs.{spec['name']}"
+        value = given.get(spec["name"], spec["default"])
+        if value is None:
+            raise ValidationError("is required (the template gives no default)", field)
+        text = coerce(spec, value, field)
+        inputs[spec["name"]] = text
+        if spec["type"] == "path":
+            text = str(data.resolve_inside(exp_root, text, field))
+        env.append((spec["name"], text))
+    mt, lic, disk, limit = _settings(ctx, user, body)
+    return RunPlan(tpl, version, exp, inputs, env, mt, lic, disk, limit)
+
+
+def _render(ctx: Context, plan: RunPlan, job_id: int | str) -> str:
+    tv, mt = plan.version, plan.machine_type
+    ev = tv.environment_version
+    return render_job_script(RenderRequest(
+        job_id=job_id, template_name=plan.template.name, template_version=tv.version,
+        language=tv.language, script=tv.script, python_executable=tv.python_executable,
+        environment=ev.environment.name, environment_version=ev.version,
+        environment_setup=ev.setup, inputs=tuple(plan.env),
+        partition=mt.partition, account=plan.license.slurm_account, cpus=mt.cpus,
+        memory_mb=mt.memory_mb, gpus=mt.gpus, gres=mt.gres,
+        software_disk_gb=plan.software_disk_gb, time_limit_minutes=plan.time_limit_minutes,
+        job_dir=str(ctx.config.jobs_root / str(job_id)), scratch_root=ctx.config.slurm.scratch_root,
+    ))
+
+
+def preview(ctx: Context, user: User, tpl: Template, body: dict) -> str:
+    """The sbatch script a run with ``body`` would submit (job id shown as ``preview``)."""
+    return _render(ctx, plan_run(ctx, user, tpl, body), "preview")
+
+
+def _job_user(ctx: Context) -> pwd.struct_passwd | None:
+    name = ctx.config.slurm.job_user
+    if not name:
+        return None
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        raise SlurmError(f"the configured job user {name!r} does not exist on this host",
+                         "slurm.job_user") from None
+
+
+def _prepare_dir(ctx: Context, job: Job, files: list[dict]) -> Path:
+    """``jobs/<id>/``: template/ read-only for the job, output/ and run/ writable by it."""
+    base = job_dir(ctx, job)
+    for sub in ("template", "output", "run"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    store = BlobStore(ctx.config.store_root)
+    for f in files:
+        target = base / "template" / f["name"]
+        shutil.copyfile(store.path(f["sha256"]), target)
+        os.chmod(target, 0o444)
+    os.chmod(base / "template", 0o555)
+    owner = _job_user(ctx)
+    if owner is not None and os.geteuid() == 0:
+        for sub in ("output", "run"):
+            os.chown(base / sub, owner.pw_uid, owner.pw_gid)
+    elif owner is not None:
+        # Not root: the job user reaches these through group/other write (see etc/sudoers).
+        for sub in ("output", "run"):
+            os.chmod(base / sub, 0o1777)
+    os.chmod(base, 0o755)
+    return base
+
+
+def _submit(ctx: Context, job: Job, script: str, options: tuple[str, ...] = (),
+            workdir: str | None = None) -> Job:
+    (job_dir(ctx, job) / "job.sbatch").write_text(script)
+    user = ctx.config.slurm.job_user or None
+    try:
+        slurm_id = ctx.slurm.submit(SubmitRequest(script=script, options=options, user=user,
+                                                  workdir=workdir))
+    except SlurmError as e:
+        # Recorded, not lost: the job shows as Failed with Slurm's reason, and the
+        # caller gets the error (503 when Slurm is down).
+        Job.update(status=FAILED, reason=f"not submitted: {e.message}", finalized=True).where(
+            Job.id == job.id).execute()
+        e.message = f"job {job.id} was not submitted: {e.message}"
+        e.job_id = job.id
+        raise
+    Job.update(slurm_job_id=slurm_id, reason="").where(Job.id == job.id).execute()
+    logger.info("job %s submitted as Slurm job %s", job.id, slurm_id)
+    return Job.get_by_id(job.id)
+
+
+def submit(ctx: Context, user: User, tpl: Template, body: dict) -> Job:
+    plan = plan_run(ctx, user, tpl, body)
+    mt = plan.machine_type
+    with database.atomic():
+        job = Job.create(
+            kind="template", name=tpl.name, template=tpl, template_version=plan.version,
+            user=user, project=plan.experiment.project, experiment=plan.experiment,
+            license=plan.license.name, slurm_account=plan.license.slurm_account,
+            machine_type=mt.name, partition=mt.partition, software_disk_gb=plan.software_disk_gb,
+            time_limit_minutes=plan.time_limit_minutes, inputs=plan.inputs, reason="submitting",
+        )
+    _prepare_dir(ctx, job, plan.version.files)
+    return _submit(ctx, job, _render(ctx, plan, job.id))
+
+
+def submit_script(ctx: Context, user: User, body: dict) -> Job:
+    """Submit a plain sbatch script (the wrapper's path), tracked and charged like any job.
+
+    The licence's account and the capped time limit are passed on the command line,
+    where they win over the script's own ``#SBATCH`` lines.
+    """
+    require_dict(body)
+    script = get_str(body, "script", required=True, max_len=1_000_000)
+    if not script.startswith("#!"):
+        raise ValidationError("must start with an interpreter line such as #!/bin/bash", "script")
+    lic = license_for(ctx, user, get_str(body, "license", required=True, max_len=64))
+    directives = parse_directives(script)
+    cfg = ctx.config.slurm
+    limit = get_int(body, "time_limit_minutes", minimum=1)
+    if limit is None:
+        limit = (parse_time_limit(directives["time"], "script")
+                 if directives.get("time") else cfg.default_time_minutes)
+    if limit > cfg.max_time_minutes:
+        raise ValidationError(f"must be at most {cfg.max_time_minutes} minutes "
+                              f"({cfg.max_time_minutes // 60} hours)", "time_limit_minutes")
+    partition = get_str(body, "partition", max_len=64) or directives.get("partition", "")
+    name = get_str(body, "job_name", max_len=128) or directives.get("job-name", "") or "sbatch"
+    workdir = get_str(body, "workdir", max_len=4096) or None
+    if workdir and not workdir.startswith("/"):
+        raise ValidationError("must be an absolute path", "workdir")
+    exp = None
+    if body.get("project") or body.get("experiment"):
+        exp = data.get_experiment(user, get_str(body, "project", required=True),
+                                  get_str(body, "experiment", required=True))
+        access.require(user, "experiment.run_on", exp, "experiment")
+    with database.atomic():
+        job = Job.create(
+            kind="sbatch", name=name[:128], user=user, license=lic.name,
+            slurm_account=lic.slurm_account, partition=partition,
+            project=exp.project if exp else None, experiment=exp,
+            time_limit_minutes=limit, reason="submitting",
+        )
+    base = _prepare_dir(ctx, job, [])
+    options = [f"--account={lic.slurm_account}", f"--time={limit}",
+               f"--export=ALL,JOB_ID={job.id},JOB_OUTPUT_DIR={base / 'output'}"]
+    if get_str(body, "partition"):
+        options.append(f"--partition={partition}")
+    if get_str(body, "job_name"):
+        options.append(f"--job-name={name}")
+    if "output" not in directives:
+        options.append(f"--output={base / 'run' / 'job.log'}")
+    return _submit(ctx, job, script, tuple(options), workdir=workdir or str(base / "run"))

@@ -1,0 +1,5 @@
+"""Everything that talks to Slurm lives in this package; nothing else runs its commands."""
+from .client import SlurmClient, SlurmJob, SubmitRequest
+from .states import Outcome, classify
+
+__all__ = ["SlurmClient", "SlurmJob", "SubmitRequest", "Outcome", "classify"]

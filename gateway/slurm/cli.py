@@ -1,0 +1,226 @@
+"""Slurm through its command-line tools: the only module that runs Slurm commands.
+
+Slurm tools sometimes exit 0 and still print an error, and an unreachable daemon
+looks different in every tool, so every call goes through ``_run``, which turns
+"cannot reach slurmctld/slurmdbd" into ``SlurmUnavailable`` and any other refusal
+into ``SlurmError`` carrying Slurm's own words.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import time
+from datetime import datetime, timezone
+
+from ..errors import SlurmError, SlurmUnavailable
+from .client import SlurmJob, SubmitRequest
+from .tres import parse_tres, tres_cpus, tres_gpus
+
+logger = logging.getLogger(__name__)
+
+SEP = "\x1f"  # unit separator: cannot appear in a job name typed by a person
+SACCT_FIELDS = (
+    "JobIDRaw", "JobName", "State", "ExitCode", "ElapsedRaw", "AllocTRES",
+    "CPUTimeRAW", "Submit", "Start", "End", "Reason", "Account", "Partition", "NodeList",
+)
+SQUEUE_FORMAT = {  # squeue -o letters, in order
+    "JobID": "%A", "JobName": "%j", "State": "%T", "Reason": "%r", "Submit": "%V",
+    "Start": "%S", "Account": "%a", "Partition": "%P",
+}
+UNAVAILABLE = re.compile(
+    r"Unable to contact slurm controller|Socket timed out|Connection refused|"
+    r"Zero Bytes were transmitted|Problem talking to the database|slurmdbd|"
+    r"Communication connection failure|Unable to connect to database|"
+    r"Slurm backup controller in standby|Transport endpoint is not connected",
+    re.I,
+)
+INVALID_JOB = re.compile(r"Invalid job id", re.I)
+# A clean environment for the tools: a job inherits sbatch's environment, and the
+# gateway's own (database URL, secrets) must never reach a job.
+BASE_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+}
+
+
+def parse_time(text: str) -> datetime | None:
+    """Slurm prints local wall-clock times; the gateway stores naive UTC."""
+    if not text or text in ("Unknown", "None", "N/A"):
+        return None
+    try:
+        local = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return local.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def parse_exit_code(text: str) -> tuple[int | None, int | None]:
+    """``'2:0'`` -> (2, 0); the part after the colon is the killing signal."""
+    if not text or ":" not in text:
+        return None, None
+    code, _, sig = text.partition(":")
+    try:
+        return int(code), int(sig)
+    except ValueError:
+        return None, None
+
+
+def parse_elapsed(text: str) -> int:
+    """squeue's ``[days-][hours:]minutes:seconds`` -> seconds."""
+    if not text or text in ("INVALID", "UNLIMITED", "N/A"):
+        return 0
+    days = 0
+    if "-" in text:
+        d, _, text = text.partition("-")
+        days = int(d)
+    parts = [int(p) for p in text.split(":")]
+    while len(parts) < 3:
+        parts.insert(0, 0)
+    h, m, s = parts
+    return ((days * 24 + h) * 60 + m) * 60 + s
+
+
+def parse_job_id(stdout: str) -> str:
+    """``sbatch --parsable`` prints ``id`` or ``id;cluster``."""
+    first = stdout.strip().splitlines()[-1] if stdout.strip() else ""
+    job_id = first.split(";")[0].strip()
+    if not job_id.isdigit():
+        raise SlurmError(f"sbatch gave no job id (output: {stdout.strip()[:200]!r})")
+    return job_id
+
+
+def parse_sacct(text: str) -> dict[str, SlurmJob]:
+    """Parse ``sacct -X -n -P --delimiter=SEP -o SACCT_FIELDS`` output."""
+    jobs: dict[str, SlurmJob] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        values = line.split(SEP)
+        if len(values) != len(SACCT_FIELDS):
+            logger.warning("skipping sacct line with %d fields: %r", len(values), line[:200])
+            continue
+        row = dict(zip(SACCT_FIELDS, values))
+        tres = parse_tres(row["AllocTRES"])
+        code, sig = parse_exit_code(row["ExitCode"])
+        job = SlurmJob(
+            job_id=row["JobIDRaw"], name=row["JobName"], state=row["State"],
+            exit_code=code, signal=sig,
+            elapsed_seconds=int(row["ElapsedRaw"] or 0),
+            alloc_cpus=tres_cpus(tres), alloc_gpus=tres_gpus(tres),
+            cpu_time_raw=int(row["CPUTimeRAW"] or 0),
+            submit_time=parse_time(row["Submit"]), start_time=parse_time(row["Start"]),
+            end_time=parse_time(row["End"]), reason=row["Reason"], source="sacct", native=row,
+        )
+        # A requeued job has several records with the same id; the last is current.
+        jobs[job.job_id] = job
+    return jobs
+
+
+def parse_squeue(text: str) -> dict[str, SlurmJob]:
+    jobs: dict[str, SlurmJob] = {}
+    keys = list(SQUEUE_FORMAT)
+    for line in text.splitlines():
+        values = line.split(SEP)
+        if len(values) != len(keys):
+            continue
+        row = dict(zip(keys, values))
+        jobs[row["JobID"]] = SlurmJob(
+            job_id=row["JobID"], name=row["JobName"], state=row["State"],
+            submit_time=parse_time(row["Submit"]), start_time=parse_time(row["Start"]),
+            reason=row["Reason"], source="squeue", native=row,
+        )
+    return jobs
+
+
+class CliSlurm:
+    """SlurmClient over sbatch, sacct, squeue, scancel, sinfo and sacctmgr."""
+
+    def __init__(self, bin_dir: str = "", timeout: float = 30.0, submit_via: str = "runuser"):
+        self.bin_dir = bin_dir
+        self.timeout = timeout
+        self.submit_via = submit_via
+        self.calls = 0  # counted so tests and benchmarks can check calls per tick
+
+    def _cmd(self, name: str) -> str:
+        return os.path.join(self.bin_dir, name) if self.bin_dir else name
+
+    def _run(self, args: list[str], stdin: str | None = None, what: str = "") -> str:
+        what = what or args[0]
+        self.calls += 1
+        started = time.monotonic()
+        try:
+            proc = subprocess.run(
+                args, input=stdin, capture_output=True, text=True, timeout=self.timeout,
+                env=BASE_ENV, cwd="/",
+            )
+        except FileNotFoundError as e:
+            raise SlurmUnavailable(f"{what}: command not found ({e.filename}); is Slurm installed?") from e
+        except subprocess.TimeoutExpired as e:
+            raise SlurmUnavailable(f"{what}: no answer from Slurm within {self.timeout:.0f}s") from e
+        logger.debug("%s took %.3fs rc=%s", what, time.monotonic() - started, proc.returncode)
+        err = proc.stderr.strip()
+        if UNAVAILABLE.search(err):
+            raise SlurmUnavailable(f"{what}: Slurm is unavailable: {err.splitlines()[-1]}")
+        if proc.returncode != 0:
+            raise SlurmError(f"{what} failed: {err or proc.stdout.strip() or 'exit ' + str(proc.returncode)}")
+        return proc.stdout
+
+    def _as_user(self, user: str | None, args: list[str]) -> list[str]:
+        if not user:
+            return args
+        if self.submit_via == "sudo":
+            return ["sudo", "-n", "-u", user, "--", *args]
+        return ["runuser", "-u", user, "--", *args]
+
+    def submit(self, request: SubmitRequest) -> str:
+        args = [self._cmd("sbatch"), "--parsable", *request.options]
+        if request.workdir:
+            args.append(f"--chdir={request.workdir}")
+        out = self._run(self._as_user(request.user, args), stdin=request.script, what="sbatch")
+        return parse_job_id(out)
+
+    def accounting(self, job_ids: list[str]) -> dict[str, SlurmJob]:
+        if not job_ids:
+            return {}
+        out = self._run([
+            self._cmd("sacct"), "-X", "-n", "-P", f"--delimiter={SEP}",
+            "-o", ",".join(SACCT_FIELDS), "-j", ",".join(job_ids),
+        ], what="sacct")
+        return parse_sacct(out)
+
+    def queue(self, job_ids: list[str]) -> dict[str, SlurmJob]:
+        if not job_ids:
+            return {}
+        fmt = SEP.join(SQUEUE_FORMAT.values())
+        try:
+            out = self._run([self._cmd("squeue"), "-h", "-j", ",".join(job_ids), "-o", fmt],
+                            what="squeue")
+        except SlurmError as e:
+            if isinstance(e, SlurmUnavailable) or not INVALID_JOB.search(e.message):
+                raise
+            return {}
+        return parse_squeue(out)
+
+    def cancel(self, job_id: str) -> None:
+        try:
+            self._run([self._cmd("scancel"), job_id], what="scancel")
+        except SlurmError as e:
+            if isinstance(e, SlurmUnavailable) or "already completing or completed" not in e.message:
+                raise
+
+    def partitions(self) -> dict[str, dict[str, str]]:
+        out = self._run([self._cmd("sinfo"), "-h", "-o", f"%R{SEP}%G{SEP}%a"], what="sinfo")
+        parts: dict[str, dict[str, str]] = {}
+        for line in out.splitlines():
+            name, gres, avail = (line.split(SEP) + ["", ""])[:3]
+            entry = parts.setdefault(name, {"gres": "", "avail": avail})
+            entry["gres"] = ",".join(filter(None, [entry["gres"], gres if gres != "(null)" else ""]))
+        return parts
+
+    def accounts(self) -> set[str]:
+        out = self._run([self._cmd("sacctmgr"), "-n", "-P", "show", "account", "format=Account"],
+                        what="sacctmgr")
+        return {line.strip() for line in out.splitlines() if line.strip()}

@@ -1,0 +1,51 @@
+"""The interface the services use to reach Slurm, and the records it returns."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass
+class SlurmJob:
+    """One job as read from accounting (sacct) or the controller (squeue)."""
+
+    job_id: str
+    name: str
+    state: str
+    exit_code: int | None = None
+    signal: int | None = None
+    elapsed_seconds: int = 0
+    alloc_cpus: int = 0
+    alloc_gpus: int = 0
+    cpu_time_raw: int = 0
+    submit_time: datetime | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    reason: str = ""
+    source: str = "sacct"  # or "squeue": the accounting database does not know it yet
+    native: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    script: str
+    # Extra sbatch options given on the command line; they win over #SBATCH lines.
+    options: tuple[str, ...] = ()
+    # Unix user to submit as; None submits as the gateway's own user.
+    user: str | None = None
+    workdir: str | None = None
+
+
+class SlurmClient(Protocol):
+    def submit(self, request: SubmitRequest) -> str: ...
+
+    def accounting(self, job_ids: list[str]) -> dict[str, SlurmJob]: ...
+
+    def queue(self, job_ids: list[str]) -> dict[str, SlurmJob]: ...
+
+    def cancel(self, job_id: str) -> None: ...
+
+    def partitions(self) -> dict[str, dict[str, str]]: ...
+
+    def accounts(self) -> set[str]: ...

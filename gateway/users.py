@@ -1,0 +1,54 @@
+"""Local user accounts and API tokens (stored hashed, shown once)."""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from .db import utcnow
+from .errors import Conflict, NotFound, Unauthorized, ValidationError
+from .models import ApiToken, User
+
+USERNAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,63}$")
+TOKEN_PREFIX = "gw_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def add_user(username: str, is_admin: bool = False, display_name: str = "") -> User:
+    if not USERNAME_RE.match(username or ""):
+        raise ValidationError("must be lower-case letters, digits, '_', '.', '-' (max 64)", "username")
+    if User.select().where(User.username == username).exists():
+        raise Conflict(f"user {username!r} already exists", "username")
+    return User.create(username=username, is_admin=is_admin, display_name=display_name)
+
+
+def get_user(username: str) -> User:
+    user = User.get_or_none(User.username == username)
+    if user is None:
+        raise NotFound(f"no user {username!r}", "username")
+    return user
+
+
+def create_token(user: User, name: str = "") -> str:
+    """Create an API token for ``user`` and return it; only its hash is stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    ApiToken.create(user=user, name=name, token_hash=hash_token(token))
+    return token
+
+
+def user_for_token(token: str) -> User:
+    if not token:
+        raise Unauthorized("missing bearer token")
+    row = (ApiToken.select(ApiToken, User).join(User)
+           .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_null())
+           .first())
+    if row is None:
+        raise Unauthorized("invalid or revoked token")
+    now = utcnow()
+    # Writing on every request would serialise readers on SQLite; a minute's precision is plenty.
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
+        ApiToken.update(last_used_at=now).where(ApiToken.id == row.id).execute()
+    return row.user

@@ -1,0 +1,68 @@
+"""Small checks shared by the services: names, types of JSON values."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .errors import ValidationError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME_RULE = "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+
+def check_name(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        raise ValidationError(NAME_RULE, field)
+    return value
+
+
+def get_str(body: dict, key: str, field: str | None = None, *, required: bool = False,
+            default: str = "", max_len: int = 10_000) -> str:
+    field = field or key
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise ValidationError("is required", field)
+        return default
+    if not isinstance(value, str):
+        raise ValidationError("must be a string", field)
+    if required and not value.strip():
+        raise ValidationError("must not be empty", field)
+    if len(value) > max_len:
+        raise ValidationError(f"is longer than {max_len} characters", field)
+    return value
+
+
+def get_bool(body: dict, key: str, field: str | None = None, default: bool = False) -> bool:
+    value = body.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ValidationError("must be true or false", field or key)
+    return value
+
+
+def get_int(body: dict, key: str, field: str | None = None, *, required: bool = False,
+            default: int | None = None, minimum: int | None = None,
+            maximum: int | None = None) -> int | None:
+    field = field or key
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise ValidationError("is required", field)
+        return default
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValidationError("must be a whole number", field)
+    if minimum is not None and value < minimum:
+        raise ValidationError(f"must be at least {minimum}", field)
+    if maximum is not None and value > maximum:
+        raise ValidationError(f"must be at most {maximum}", field)
+    return value
+
+
+def require_dict(body: Any, field: str | None = None) -> dict:
+    if not isinstance(body, dict):
+        raise ValidationError("must be a JSON object", field)
+    return body

@@ -1,0 +1,70 @@
+"""Flask side: token/session authentication, the JSON error handler, the blueprints."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, request
+from flask_login import LoginManager
+from werkzeug.exceptions import HTTPException
+
+from ..errors import GatewayError, Unauthorized
+from ..models import User
+from ..users import user_for_token
+
+logger = logging.getLogger(__name__)
+login_manager = LoginManager()
+
+
+@login_manager.user_loader
+def _load_user(user_id: str):
+    return User.get_or_none(User.id == int(user_id))
+
+
+@login_manager.request_loader
+def _user_from_request(req):
+    header = req.headers.get("Authorization", "")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authorization header must be 'Bearer <token>'")
+    return user_for_token(token.strip())
+
+
+# flask-login wants these on the user object; our peewee model stays plain.
+User.is_authenticated = property(lambda self: True)
+User.is_active = property(lambda self: True)
+User.is_anonymous = property(lambda self: False)
+User.get_id = lambda self: str(self.id)
+
+
+def init_app(app: Flask) -> None:
+    from .api import api
+
+    login_manager.init_app(app)
+    app.register_blueprint(api)
+
+    @app.errorhandler(GatewayError)
+    def _gateway_error(e: GatewayError):
+        body = e.to_dict()
+        if getattr(e, "job_id", None) is not None:
+            body["job_id"] = e.job_id
+        response = jsonify(body)
+        response.status_code = e.status
+        if e.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="gateway"'
+        if e.status == 503:
+            response.headers["Retry-After"] = "30"
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(e: HTTPException):
+        response = jsonify({"error": e.description or e.name, "field": None})
+        response.status_code = e.code or 500
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception):
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        return jsonify({"error": "internal error; the administrator can find details in the log",
+                        "field": None}), 500

@@ -1,0 +1,263 @@
+"""The JSON REST API, /api/v1. Thin: parse, call a service, serialise."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from flask_login import current_user
+
+from .. import data, environments, job_templates, jobs, runs
+from ..blobs import BlobStore
+from ..charging import hours, license_usage
+from ..errors import Unauthorized, ValidationError
+from ..validation import get_int
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def ctx():
+    return current_app.extensions["gateway"]
+
+
+def body() -> dict:
+    payload = request.get_json(silent=True)
+    if payload is None:
+        raise ValidationError("the request body must be a JSON object", None)
+    if not isinstance(payload, dict):
+        raise ValidationError("the request body must be a JSON object", None)
+    return payload
+
+
+def authenticated(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_user or not current_user.is_authenticated:
+            raise Unauthorized("authentication required: send 'Authorization: Bearer <token>'")
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def user():
+    # The real model behind flask-login's proxy, for peewee queries.
+    return current_user._get_current_object()
+
+
+def created(payload: dict):
+    return jsonify(payload), 201
+
+
+# --- settings ---------------------------------------------------------------
+
+@api.get("/machine-types")
+@authenticated
+def machine_types():
+    return jsonify([mt.to_dict() for mt in ctx().config.machine_types.values()])
+
+
+@api.get("/licenses")
+@authenticated
+def licenses():
+    usage = license_usage()
+    out = []
+    for lic in ctx().config.licenses.values():
+        cpu_s, gpu_s = usage.get(lic.name, (0, 0))
+        out.append({"name": lic.name, "slurm_account": lic.slurm_account,
+                    "description": lic.description, "cpu_hours": hours(cpu_s),
+                    "gpu_hours": hours(gpu_s), "cpu_seconds": cpu_s, "gpu_seconds": gpu_s})
+    return jsonify(out)
+
+
+# --- environments -----------------------------------------------------------
+
+@api.post("/environments")
+@authenticated
+def create_environment():
+    env = environments.create_environment(user(), body())
+    return created(environments.environment_dict(env))
+
+
+@api.get("/environments")
+@authenticated
+def list_environments():
+    return jsonify([environments.environment_dict(e) for e in environments.list_environments(user())])
+
+
+@api.get("/environments/<name>")
+@authenticated
+def get_environment(name):
+    return jsonify(environments.environment_dict(environments.get_environment(user(), name)))
+
+
+@api.post("/environments/<name>/versions")
+@authenticated
+def add_environment_version(name):
+    env = environments.get_environment(user(), name)
+    return created(environments.version_dict(environments.add_version(user(), env, body())))
+
+
+@api.get("/environments/<name>/versions")
+@authenticated
+def list_environment_versions(name):
+    env = environments.get_environment(user(), name)
+    return jsonify(environments.environment_dict(env)["versions"])
+
+
+# --- templates --------------------------------------------------------------
+
+@api.post("/templates")
+@authenticated
+def create_template():
+    tpl = job_templates.create_template(user(), body())
+    return created(job_templates.template_dict(tpl))
+
+
+@api.get("/templates")
+@authenticated
+def list_templates():
+    return jsonify([job_templates.template_dict(t) for t in job_templates.list_templates(user())])
+
+
+@api.get("/templates/<ref>")
+@authenticated
+def get_template(ref):
+    tpl = job_templates.find_template(user(), ref)
+    version = job_templates.get_version(tpl, request.args.get("version"))
+    return jsonify(job_templates.template_dict(tpl, version))
+
+
+@api.put("/templates/<ref>")
+@authenticated
+def update_template(ref):
+    tpl = job_templates.find_template(user(), ref)
+    tv = job_templates.update_template(user(), tpl, body())
+    return jsonify(job_templates.template_dict(tpl, tv))
+
+
+@api.post("/templates/<ref>/files")
+@authenticated
+def add_template_files(ref):
+    tpl = job_templates.find_template(user(), ref)
+    uploads = [(f.filename, f.read()) for f in request.files.getlist("files")]
+    uploads += [(f.filename, f.read()) for key, f in request.files.items(multi=True) if key != "files"]
+    tv = job_templates.add_files(user(), tpl, uploads, BlobStore(ctx().config.store_root),
+                                 ctx().config.max_upload_mb * 2**20)
+    return created(job_templates.template_dict(tpl, tv))
+
+
+@api.post("/templates/<ref>/preview")
+@authenticated
+def preview_run(ref):
+    tpl = job_templates.find_template(user(), ref)
+    return jsonify({"script": runs.preview(ctx(), user(), tpl, body())})
+
+
+@api.post("/templates/<ref>/runs")
+@authenticated
+def run_template(ref):
+    tpl = job_templates.find_template(user(), ref)
+    return created(jobs.job_dict(runs.submit(ctx(), user(), tpl, body())))
+
+
+# --- jobs -------------------------------------------------------------------
+
+@api.get("/jobs")
+@authenticated
+def list_jobs():
+    args = request.args
+    page = get_int(dict(args), "page", default=1, minimum=1)
+    per_page = get_int(dict(args), "per_page", default=50, minimum=1, maximum=jobs.MAX_PER_PAGE)
+    rows, total = jobs.list_jobs(user(), status=args.get("status"), template=args.get("template"),
+                                 project=args.get("project"), page=page, per_page=per_page)
+    return jsonify({"jobs": [jobs.job_dict(j) for j in rows], "page": page,
+                    "per_page": per_page, "total": total})
+
+
+@api.post("/jobs/sbatch")
+@authenticated
+def submit_sbatch():
+    return created(jobs.job_dict(runs.submit_script(ctx(), user(), body())))
+
+
+@api.get("/jobs/<job_id>")
+@authenticated
+def get_job(job_id):
+    return jsonify(jobs.job_dict(jobs.get_job(user(), job_id)))
+
+
+@api.get("/jobs/<job_id>/script")
+@authenticated
+def get_job_script(job_id):
+    job = jobs.get_job(user(), job_id)
+    path = jobs.job_dir(ctx(), job) / "job.sbatch"
+    return Response(path.read_text() if path.exists() else "", mimetype="text/plain")
+
+
+@api.get("/jobs/<job_id>/log")
+@authenticated
+def get_job_log(job_id):
+    job = jobs.get_job(user(), job_id)
+    offset = get_int(dict(request.args), "offset", default=0, minimum=0)
+    chunk, next_offset = jobs.read_log(ctx(), job, offset)
+    response = Response(chunk, mimetype="text/plain")
+    response.headers["X-Log-Offset"] = str(next_offset)
+    response.headers["X-Job-Status"] = job.status
+    response.headers["X-Job-Finalized"] = "true" if job.finalized else "false"
+    return response
+
+
+@api.get("/jobs/<job_id>/files/<path:relative>")
+@authenticated
+def get_job_file(job_id, relative):
+    job = jobs.get_job(user(), job_id)
+    return send_file(jobs.output_file(ctx(), job, relative), as_attachment=True)
+
+
+@api.post("/jobs/<job_id>/cancel")
+@authenticated
+def cancel_job(job_id):
+    job = jobs.cancel(ctx(), user(), jobs.get_job(user(), job_id))
+    return jsonify(jobs.job_dict(job)), 202
+
+
+# --- projects and data ------------------------------------------------------
+
+@api.post("/projects")
+@authenticated
+def create_project():
+    return created(data.project_dict(data.create_project(ctx().config, user(), body())))
+
+
+@api.get("/projects")
+@authenticated
+def list_projects():
+    return jsonify([data.project_dict(p) for p in data.list_projects(user())])
+
+
+@api.post("/projects/<project>/experiments")
+@authenticated
+def create_experiment(project):
+    proj = data.get_project(user(), project)
+    return created(data.experiment_dict(data.create_experiment(ctx().config, user(), proj, body())))
+
+
+@api.get("/projects/<project>/experiments")
+@authenticated
+def list_experiments(project):
+    proj = data.get_project(user(), project)
+    return jsonify([data.experiment_dict(e) for e in data.list_experiments(user(), proj)])
+
+
+@api.get("/projects/<project>/experiments/<experiment>/files")
+@authenticated
+def list_experiment_files(project, experiment):
+    exp = data.get_experiment(user(), project, experiment)
+    return jsonify(data.list_files(ctx().config, user(), exp, request.args.get("path", "")))
+
+
+@api.put("/projects/<project>/experiments/<experiment>/files/<path:relative>")
+@authenticated
+def upload_experiment_file(project, experiment, relative):
+    exp = data.get_experiment(user(), project, experiment)
+    info = data.write_file(ctx().config, user(), exp, relative, request.stream,
+                           ctx().config.max_upload_mb * 2**20)
+    return created(info)

@@ -1,0 +1,276 @@
+"""Fixtures: a fresh gateway (config, database, data dirs) per test, on SQLite and
+PostgreSQL, wired to the real dev Slurm cluster and, where asked, a real HTTP server.
+
+The cluster and PostgreSQL are started by scripts/test; these fixtures check they
+answer and fail loudly when they do not, rather than skipping.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Jobs run as the unprivileged job user, who must reach the test dirs: pytest's own
+# tmp_path is private to root, so the tests use a world-traversable base instead.
+TEST_BASE = Path(os.environ.get("GATEWAY_TEST_BASE", "/var/tmp/gateway-tests"))
+PG_URL = os.environ.get("GATEWAY_TEST_PG_URL", "postgresql://gateway@127.0.0.1:5433/gateway_test")
+BACKENDS = os.environ.get("GATEWAY_TEST_BACKENDS", "sqlite,postgres").split(",")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "tests/integration" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.slurm)
+
+
+@pytest.fixture(scope="session")
+def run_base():
+    base = TEST_BASE / f"run-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    base.mkdir(parents=True, exist_ok=True)
+    for p in (TEST_BASE, base):
+        os.chmod(p, 0o755)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def slurm_up():
+    """The dev cluster must answer; starting it is scripts/test's job (it is idempotent)."""
+    probe = subprocess.run(["sinfo", "-h", "-o", "%P %a"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.fail(f"the dev Slurm cluster is not answering (run scripts/dev-cluster start): "
+                    f"{probe.stderr.strip()}")
+    return True
+
+
+def _reset_postgres(url: str) -> None:
+    import psycopg2
+
+    try:
+        conn = psycopg2.connect(url)
+    except psycopg2.OperationalError as e:
+        pytest.fail(f"PostgreSQL for tests is not answering at {url} (run scripts/dev-postgres start): {e}")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+    conn.close()
+
+
+def make_config_text(base: Path, db_url: str, extra: str = "") -> str:
+    return f"""
+[gateway]
+data_root = "{base}/data"
+jobs_root = "{base}/jobs"
+store_root = "{base}/store"
+database_url = "{db_url}"
+secret_key = "test-secret"
+public_url = "http://127.0.0.1"
+
+[slurm]
+job_user = "gwjob"
+submit_via = "runuser"
+scratch_root = "/var/tmp/slurm-scratch"
+default_time_minutes = 10
+poll_interval_seconds = 1
+command_timeout_seconds = 20
+{extra}
+
+[[machine_types]]
+name = "small"
+partition = "cpu"
+cpus = 1
+memory_gb = 0.5
+
+[[machine_types]]
+name = "double"
+partition = "cpu"
+cpus = 2
+memory_gb = 1
+
+[[machine_types]]
+name = "gpu1"
+partition = "gpu"
+cpus = 1
+memory_gb = 0.5
+gpu_type = "testgpu"
+gpus = 1
+
+[[machine_types]]
+name = "gpu2"
+partition = "gpu"
+cpus = 2
+memory_gb = 1
+gpu_type = "testgpu"
+gpus = 2
+
+[[licenses]]
+name = "test-lab"
+slurm_account = "test_lab"
+
+[[licenses]]
+name = "other-lab"
+slurm_account = "test_other"
+
+[[licenses]]
+name = "no-such-account"
+slurm_account = "not_in_slurm"
+"""
+
+
+class Gateway:
+    """One gateway under test: its app, a Flask client, an admin token, helpers."""
+
+    def __init__(self, base: Path, db_url: str, backend: str):
+        from gateway import config, create_app
+        from gateway.context import Context
+        from gateway.db import bind, database
+        from gateway.migrate import upgrade
+        from gateway.users import add_user, create_token
+
+        self.base = base
+        self.backend = backend
+        self.config_path = base / "gateway.toml"
+        self.config_path.write_text(make_config_text(base, db_url))
+        for sub in ("data", "jobs", "store"):
+            (base / sub).mkdir(exist_ok=True)
+            os.chmod(base / sub, 0o755)
+        os.chmod(base, 0o755)
+        self.config = config.load(self.config_path)
+        bind(self.config.database_url)
+        self.database = database
+        upgrade()
+        self.ctx = Context.from_config(self.config)
+        self.app = create_app(self.config, context=self.ctx)
+        self.client = self.app.test_client()
+        self.admin = add_user("admin", is_admin=True)
+        self.token = create_token(self.admin, "tests")
+        self.alice = add_user("alice")
+        self.alice_token = create_token(self.alice, "tests")
+
+    def headers(self, token: str | None = None) -> dict:
+        return {"Authorization": f"Bearer {token or self.token}"}
+
+    def api(self, method: str, path: str, token: str | None = None, **kwargs):
+        return self.client.open(f"/api/v1{path}", method=method, headers=self.headers(token), **kwargs)
+
+    def ok(self, method: str, path: str, expect: int = 200, token: str | None = None, **kwargs):
+        r = self.api(method, path, token=token, **kwargs)
+        assert r.status_code == expect, (r.status_code, r.get_data(as_text=True))
+        return r.json if r.is_json else r
+
+    # --- fixtures of data -------------------------------------------------
+    def environment(self, name="base", setup="export GW_ENV_READY=yes", public=False, token=None):
+        self.ok("POST", "/environments", 201, token=token,
+                json={"name": name, "description": "test env", "public": public})
+        self.ok("POST", f"/environments/{name}/versions", 201, token=token,
+                json={"version": "1", "setup": setup})
+
+    def experiment(self, project="proj", experiment="exp", token=None):
+        self.ok("POST", "/projects", 201, token=token, json={"name": project})
+        self.ok("POST", f"/projects/{project}/experiments", 201, token=token, json={"name": experiment})
+        return self.config.data_root / "projects" / project / experiment
+
+    def template(self, name="tpl", script="echo hello\n", language="bash", inputs=(), outputs=(),
+                 environment="base", token=None, **extra):
+        body = {"name": name, "description": "a test template", "language": language,
+                "script": script, "environment": environment, "inputs": list(inputs),
+                "outputs": list(outputs), **extra}
+        return self.ok("POST", "/templates", 201, token=token, json=body)
+
+    def run(self, template, machine_type="small", license="test-lab", inputs=None, expect=201,
+            token=None, **extra):
+        body = {"project": "proj", "experiment": "exp", "machine_type": machine_type,
+                "license": license, "software_disk_gb": 1, "inputs": inputs or {}, **extra}
+        return self.ok("POST", f"/templates/{template}/runs", expect, token=token, json=body)
+
+    def tick(self):
+        from gateway.poller import tick
+
+        return tick(self.ctx)
+
+    def wait(self, job_id: int, timeout: float = 90, until=lambda j: j["finalized"]):
+        """Run poller ticks until ``until(job)`` holds; return the job as the API shows it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.tick()
+            job = self.ok("GET", f"/jobs/{job_id}")
+            if until(job):
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {job_id} did not get there in {timeout}s: {job}")
+            time.sleep(0.5)
+
+    def sacct(self, slurm_id: str, fields: str) -> dict:
+        out = subprocess.run(["sacct", "-X", "-n", "-P", "-j", slurm_id, "-o", fields],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        return dict(zip(fields.split(","), out.splitlines()[-1].split("|")))
+
+    def close(self):
+        if not self.database.is_closed():
+            self.database.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def gw(request, run_base, slurm_up):
+    backend = request.param
+    base = run_base / f"{request.node.name[:40].replace('[', '_').replace(']', '')}-{uuid.uuid4().hex[:6]}"
+    base.mkdir()
+    if backend == "postgres":
+        _reset_postgres(PG_URL)
+        url = PG_URL
+    else:
+        url = f"sqlite:///{base}/gateway.db"
+    g = Gateway(base, url, backend)
+    yield g
+    g.close()
+
+
+@pytest.fixture
+def gw_sqlite(run_base, slurm_up):
+    """For the slow fault and time-limit tests: once, on SQLite."""
+    base = run_base / f"sq-{uuid.uuid4().hex[:8]}"
+    base.mkdir()
+    g = Gateway(base, f"sqlite:///{base}/gateway.db", "sqlite")
+    yield g
+    g.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(gw):
+    """The same gateway served over HTTP by `gateway serve` (gunicorn), for CLI tests."""
+    port = free_port()
+    env = {**os.environ, "GATEWAY_CONFIG": str(gw.config_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--bind", f"127.0.0.1:{port}",
+         "--workers", "1", "--no-poller"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"gateway serve exited: {proc.stdout.read()}")
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("gateway serve did not start listening in 20s")
+    yield url
+    proc.terminate()
+    proc.wait(10)
