@@ -61,9 +61,8 @@ def create_experiment(config: Config, user: User, project: Project, body: dict) 
 
 
 def get_experiment(user: User, project: str, name: str, field: str = "experiment") -> Experiment:
-    proj = Project.get_or_none(Project.name == project)
-    exp = None if proj is None else Experiment.get_or_none(
-        Experiment.project == proj, Experiment.name == name)
+    exp = (Experiment.select(Experiment, Project).join(Project)
+           .where(Project.name == project, Experiment.name == name).first())
     if exp is None or not access.can(user, "experiment.view", exp):
         raise NotFound(f"experiment {project}/{name} not found", field)
     return exp

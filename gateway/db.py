@@ -32,14 +32,23 @@ class JSONField(peewee.TextField):
 
 
 def bind(url: str) -> peewee.Database:
-    """Open the database at ``url`` and point the models' proxy at it."""
-    if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    """Open the database at ``url`` and point the models' proxy at it.
+
+    Connections are pooled: a request takes one and gives it back, instead of
+    opening a connection (and, for SQLite, setting its pragmas) every time.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"database_url {url!r} has no scheme (sqlite:///... or postgresql://...)")
+    pooled = scheme if "+pool" in scheme else f"{scheme}+pool"
+    if scheme.startswith("sqlite"):
+        Path(rest[1:]).parent.mkdir(parents=True, exist_ok=True)  # sqlite:///rel, sqlite:////abs
         # WAL lets the poller write while the API reads; the busy timeout covers
         # the short moments two writers meet.
-        db = connect(url, pragmas={"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10000},
-                     check_same_thread=False)
+        db = connect(f"{pooled}://{rest}", pragmas={"journal_mode": "wal", "foreign_keys": 1,
+                                                    "busy_timeout": 10000},
+                     check_same_thread=False, max_connections=32, stale_timeout=600)
     else:
-        db = connect(url)
+        db = connect(f"{pooled}://{rest}", max_connections=32, stale_timeout=600)
     database.initialize(db)
     return db

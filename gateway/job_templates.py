@@ -9,7 +9,7 @@ from .blobs import BlobStore
 from .db import database, iso, utcnow
 from .errors import NotFound, PayloadTooLarge, ValidationError
 from .inputs import check_inputs, check_outputs
-from .models import Job, Template, TemplateVersion, User
+from .models import Environment, EnvironmentVersion, Job, Template, TemplateVersion, User
 from .validation import check_name, get_str, require_dict
 
 LANGUAGES = ("bash", "python")
@@ -86,7 +86,10 @@ def get_version(tpl: Template, version: int | str | None = None) -> TemplateVers
         number = int(number)
     except (TypeError, ValueError):
         raise ValidationError("must be a version number", "version") from None
-    tv = TemplateVersion.get_or_none(TemplateVersion.template == tpl, TemplateVersion.version == number)
+    # One query for the version with its environment: a run needs all three.
+    tv = (TemplateVersion.select(TemplateVersion, EnvironmentVersion, Environment)
+          .join(EnvironmentVersion).join(Environment)
+          .where(TemplateVersion.template == tpl, TemplateVersion.version == number).first())
     if tv is None:
         raise ValidationError(f"template {tpl.name!r} has no version {number}", "version")
     return tv

@@ -63,7 +63,7 @@ def render_job_script(req: RenderRequest, templates_dir: Path | str = DEFAULT_TE
     env = _environment(str(templates_dir))
     job_dir = req.job_dir.rstrip("/")
     script = req.script if req.script.endswith("\n") else req.script + "\n"
-    runner = (Path(templates_dir) / "python_runner.py").read_text()
+    runner = env.loader.get_source(env, "python_runner.py")[0]
     fields = {k: getattr(req, k) for k in req.__dataclass_fields__ if k != "script"}
     return env.get_template("job.sh.j2").render(
         **fields,

@@ -169,8 +169,9 @@ def _submit(ctx: Context, job: Job, script: str, options: tuple[str, ...] = (),
         e.job_id = job.id
         raise
     Job.update(slurm_job_id=slurm_id, reason="").where(Job.id == job.id).execute()
+    job.slurm_job_id, job.reason = slurm_id, ""
     logger.info("job %s submitted as Slurm job %s", job.id, slurm_id)
-    return Job.get_by_id(job.id)
+    return job
 
 
 def submit(ctx: Context, user: User, tpl: Template, body: dict) -> Job:

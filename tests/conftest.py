@@ -76,7 +76,7 @@ public_url = "http://127.0.0.1"
 
 [slurm]
 job_user = "gwjob"
-submit_via = "runuser"
+submit_via = "setpriv"
 scratch_root = "/var/tmp/slurm-scratch"
 default_time_minutes = 10
 poll_interval_seconds = 1

@@ -1,0 +1,83 @@
+"""Shared set-up for the benchmarks: a throw-away gateway on the dev cluster.
+
+It uses etc/dev-gateway.toml (the dev cluster's machine types and licences) with
+state redirected into a temporary folder, so a benchmark never touches `scripts/up`'s
+gateway.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+@contextmanager
+def bench_gateway():
+    base = Path("/var/tmp/gateway-bench") / uuid.uuid4().hex[:8]
+    for sub in ("data", "jobs", "store"):
+        (base / sub).mkdir(parents=True)
+    for p in (base.parent, base, *(base / s for s in ("data", "jobs", "store"))):
+        os.chmod(p, 0o755)
+    os.environ.update({
+        "GATEWAY_CONFIG": str(ROOT / "etc" / "dev-gateway.toml"),
+        "GATEWAY_DATA_ROOT": str(base / "data"), "GATEWAY_JOBS_ROOT": str(base / "jobs"),
+        "GATEWAY_STORE_ROOT": str(base / "store"),
+        "GATEWAY_DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{base}/gateway.db"),
+        "GATEWAY_SECRET_KEY": "bench",
+    })
+    from gateway import config
+    from gateway.context import Context
+    from gateway.db import bind
+    from gateway.migrate import upgrade
+
+    cfg = config.load()
+    bind(cfg.database_url)
+    upgrade()
+    try:
+        yield Context.from_config(cfg), base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def served(base: Path):
+    """`gateway serve` (gunicorn, one worker, no poller) on a free loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--bind",
+                             f"127.0.0.1:{port}", "--workers", "1", "--no-poller"],
+                            stdout=open(base / "serve.log", "w"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def summary(samples: list[float]) -> str:
+    s = sorted(samples)
+    p90 = s[int(0.9 * (len(s) - 1))]
+    return f"median {statistics.median(s) * 1000:7.1f} ms  p90 {p90 * 1000:7.1f} ms  (n={len(s)})"
+
+
+def scancel(ids: list[str]) -> None:
+    for i in range(0, len(ids), 500):
+        subprocess.run(["scancel", *ids[i:i + 500]], capture_output=True)
