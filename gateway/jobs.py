@@ -109,7 +109,7 @@ def cancel(ctx: Context, user: User, job: Job) -> Job:
         raise Conflict(f"job {job.id} has already ended ({job.status})", "job")
     if not job.slurm_job_id:
         raise Conflict(f"job {job.id} has no Slurm job yet", "job")
-    ctx.slurm.cancel(job.slurm_job_id)
+    ctx.slurm.cancel(job.slurm_job_id, user=ctx.config.slurm.job_user or None)
     return job
 
 

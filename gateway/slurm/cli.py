@@ -217,9 +217,9 @@ class CliSlurm:
             return {}
         return parse_squeue(out)
 
-    def cancel(self, job_id: str) -> None:
+    def cancel(self, job_id: str, user: str | None = None) -> None:
         try:
-            self._run([self._cmd("scancel"), job_id], what="scancel")
+            self._run([self._cmd("scancel"), job_id], what="scancel", user=user)
         except SlurmError as e:
             if isinstance(e, SlurmUnavailable) or "already completing or completed" not in e.message:
                 raise
