@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,24 +50,10 @@ def bench_gateway():
 @contextmanager
 def served(base: Path):
     """`gateway serve` (gunicorn, one worker, no poller) on a free loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--bind",
-                             f"127.0.0.1:{port}", "--workers", "1", "--no-poller"],
-                            stdout=open(base / "serve.log", "w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    from gateway.wsgi_server import serve_in_background
+
+    with serve_in_background(log=open(base / "serve.log", "w")) as url:
+        yield url
 
 
 def summary(samples: list[float]) -> str:

@@ -13,7 +13,6 @@ import sys
 import time
 
 import requests
-
 from common import bench_gateway, scancel, served, summary
 
 

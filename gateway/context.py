@@ -14,6 +14,6 @@ class Context:
     slurm: SlurmClient
 
     @classmethod
-    def from_config(cls, config: Config) -> "Context":
+    def from_config(cls, config: Config) -> Context:
         s = config.slurm
         return cls(config=config, slurm=CliSlurm(s.bin_dir, s.command_timeout_seconds, s.submit_via))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import peewee
@@ -16,7 +16,7 @@ database = peewee.DatabaseProxy()
 
 def utcnow() -> datetime:
     """Naive UTC: both backends store it the same way."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def iso(dt: datetime | None) -> str | None:

@@ -76,6 +76,20 @@ def coerce(spec: dict, value: Any, field: str) -> str:
     raise ValidationError(f"unknown type {kind!r}", field)
 
 
+def _checked_name(item: Any, where: str, pattern: re.Pattern, prefix: str, seen: set[str]) -> str:
+    """The ``name`` of one input/output definition: prefixed, well-formed, not repeated."""
+    if not isinstance(item, dict):
+        raise ValidationError("must be an object", where)
+    name = item.get("name")
+    if not isinstance(name, str) or not pattern.match(name):
+        raise ValidationError(
+            f"must start with {prefix} followed by letters, digits or '_' (got {name!r})", f"{where}.name")
+    if name in seen:
+        raise ValidationError(f"{name} is defined twice", f"{where}.name")
+    seen.add(name)
+    return name
+
+
 def check_inputs(raw: Any) -> list[dict]:
     """Validate input definitions; return them in a normal form."""
     if raw is None:
@@ -86,15 +100,7 @@ def check_inputs(raw: Any) -> list[dict]:
     out = []
     for i, item in enumerate(raw):
         where = f"inputs[{i}]"
-        if not isinstance(item, dict):
-            raise ValidationError("must be an object", where)
-        name = item.get("name")
-        if not isinstance(name, str) or not INPUT_NAME_RE.match(name):
-            raise ValidationError(
-                f"must start with DC_ followed by letters, digits or '_' (got {name!r})", f"{where}.name")
-        if name in seen:
-            raise ValidationError(f"{name} is defined twice", f"{where}.name")
-        seen.add(name)
+        name = _checked_name(item, where, INPUT_NAME_RE, "DC_", seen)
         kind = item.get("type", "string")
         kind = kind.lower() if isinstance(kind, str) else kind
         if kind not in TYPES:
@@ -135,15 +141,7 @@ def check_outputs(raw: Any) -> list[dict]:
     out = []
     for i, item in enumerate(raw):
         where = f"outputs[{i}]"
-        if not isinstance(item, dict):
-            raise ValidationError("must be an object", where)
-        name = item.get("name")
-        if not isinstance(name, str) or not OUTPUT_NAME_RE.match(name):
-            raise ValidationError(
-                f"must start with OUT_ followed by letters, digits or '_' (got {name!r})", f"{where}.name")
-        if name in seen:
-            raise ValidationError(f"{name} is defined twice", f"{where}.name")
-        seen.add(name)
+        name = _checked_name(item, where, OUTPUT_NAME_RE, "OUT_", seen)
         description = item.get("description") or ""
         if not isinstance(description, str):
             raise ValidationError("must be a string", f"{where}.description")

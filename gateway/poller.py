@@ -103,7 +103,7 @@ def tick(ctx: Context) -> TickResult:
     result = TickResult()
     calls_before = getattr(ctx.slurm, "calls", 0)
     jobs = list(Job.select(*(getattr(Job, c) for c in COLUMNS))
-                .where(Job.finalized == False, Job.slurm_job_id.is_null(False)).dicts())  # noqa: E712
+                .where(Job.finalized == False, Job.slurm_job_id.is_null(False)).dicts())
     result.unfinished = len(jobs)
     if not jobs:
         return result
@@ -124,7 +124,7 @@ def tick(ctx: Context) -> TickResult:
     with database.atomic():
         for job, changes in pending_writes:
             # The finalized guard makes a second poller's late write a no-op.
-            n = Job.update(**changes).where(Job.id == job["id"], Job.finalized == False).execute()  # noqa: E712
+            n = Job.update(**changes).where(Job.id == job["id"], Job.finalized == False).execute()
             if not n:
                 continue
             result.updated += 1

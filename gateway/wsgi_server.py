@@ -1,6 +1,12 @@
 """gunicorn, started from `gateway serve`; each worker may run the poller (lease-guarded)."""
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
 from gunicorn.app.base import BaseApplication
 
 
@@ -26,5 +32,45 @@ class GatewayServer(BaseApplication):
 
 
 def run(bind: str, workers: int, poller: bool, config_path: str | None) -> None:
-    GatewayServer({"bind": bind, "workers": workers, "accesslog": "-", "timeout": 120},
+    # gthread: keep-alive for API clients, and a worker waiting on sbatch does not block
+    # its other requests.
+    GatewayServer({"bind": bind, "workers": workers, "worker_class": "gthread", "threads": 8,
+                   "accesslog": "-", "timeout": 120},
                   config_path, poller).run()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve_in_background(env: dict | None = None, log=subprocess.DEVNULL, timeout: float = 20):
+    """`gateway serve` (one worker, no poller) on a free loopback port; yields its URL.
+
+    For the tests and benchmarks, which need a real HTTP server next to them.
+    """
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--bind",
+                             f"127.0.0.1:{port}", "--workers", "1", "--no-poller"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"gateway serve exited with status {proc.returncode}") from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"gateway serve did not listen within {timeout:.0f}s") from None
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -211,7 +209,7 @@ class Gateway:
     def sacct(self, slurm_id: str, fields: str) -> dict:
         out = subprocess.run(["sacct", "-X", "-n", "-P", "-j", slurm_id, "-o", fields],
                              capture_output=True, text=True, check=True).stdout.strip()
-        return dict(zip(fields.split(","), out.splitlines()[-1].split("|")))
+        return dict(zip(fields.split(","), out.splitlines()[-1].split("|"), strict=True))
 
     def close(self):
         if not self.database.is_closed():
@@ -243,34 +241,12 @@ def gw_sqlite(run_base, slurm_up):
     g.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(gw):
     """The same gateway served over HTTP by `gateway serve` (gunicorn), for CLI tests."""
-    port = free_port()
-    env = {**os.environ, "GATEWAY_CONFIG": str(gw.config_path)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--no-poller"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"gateway serve exited: {proc.stdout.read()}")
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("gateway serve did not start listening in 20s")
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    from gateway.wsgi_server import serve_in_background
+
+    log = open(gw.base / "serve.log", "w")
+    with serve_in_background(env={**os.environ, "GATEWAY_CONFIG": str(gw.config_path)},
+                             log=log) as url:
+        yield url

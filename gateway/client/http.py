@@ -7,7 +7,8 @@ from pathlib import Path
 
 import requests
 
-CONFIG_PATH = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "slurm-gateway" / "client.toml"
+CONFIG_DIR = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+CONFIG_PATH = CONFIG_DIR / "slurm-gateway" / "client.toml"
 
 
 class ClientError(Exception):

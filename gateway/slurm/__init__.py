@@ -2,4 +2,4 @@
 from .client import SlurmClient, SlurmJob, SubmitRequest
 from .states import Outcome, classify
 
-__all__ = ["SlurmClient", "SlurmJob", "SubmitRequest", "Outcome", "classify"]
+__all__ = ["Outcome", "SlurmClient", "SlurmJob", "SubmitRequest", "classify"]

@@ -13,7 +13,7 @@ import pwd
 import re
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ..errors import SlurmError, SlurmUnavailable
 from .client import SlurmJob, SubmitRequest
@@ -35,9 +35,9 @@ UNAVAILABLE = re.compile(
     r"Zero Bytes were transmitted|Problem talking to the database|slurmdbd|"
     r"Communication connection failure|Unable to connect to database|"
     r"Slurm backup controller in standby|Transport endpoint is not connected",
-    re.I,
+    re.IGNORECASE,
 )
-INVALID_JOB = re.compile(r"Invalid job id", re.I)
+INVALID_JOB = re.compile(r"Invalid job id", re.IGNORECASE)
 # A clean environment for the tools: a job inherits sbatch's environment, and the
 # gateway's own (database URL, secrets) must never reach a job.
 BASE_ENV = {
@@ -55,7 +55,7 @@ def parse_time(text: str) -> datetime | None:
         local = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return local.astimezone(timezone.utc).replace(tzinfo=None)
+    return local.astimezone(UTC).replace(tzinfo=None)
 
 
 def parse_exit_code(text: str) -> tuple[int | None, int | None]:
@@ -103,7 +103,7 @@ def parse_sacct(text: str) -> dict[str, SlurmJob]:
         if len(values) != len(SACCT_FIELDS):
             logger.warning("skipping sacct line with %d fields: %r", len(values), line[:200])
             continue
-        row = dict(zip(SACCT_FIELDS, values))
+        row = dict(zip(SACCT_FIELDS, values, strict=True))
         tres = parse_tres(row["AllocTRES"])
         code, sig = parse_exit_code(row["ExitCode"])
         job = SlurmJob(
@@ -127,7 +127,7 @@ def parse_squeue(text: str) -> dict[str, SlurmJob]:
         values = line.split(SEP)
         if len(values) != len(keys):
             continue
-        row = dict(zip(keys, values))
+        row = dict(zip(keys, values, strict=True))
         jobs[row["JobID"]] = SlurmJob(
             job_id=row["JobID"], name=row["JobName"], state=row["State"],
             submit_time=parse_time(row["Submit"]), start_time=parse_time(row["Start"]),

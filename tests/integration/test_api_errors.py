@@ -81,7 +81,8 @@ def test_run_validation_submits_nothing(ready, change, field):
     gw, tpl = ready
     body = {"project": "proj", "experiment": "exp", "machine_type": "small",
             "license": "test-lab", "inputs": {}, **change}
-    err(gw.api("POST", f"/templates/{tpl['id']}/runs", json=body), 400 if field != "experiment" else 404, field)
+    status = 404 if field == "experiment" else 400
+    err(gw.api("POST", f"/templates/{tpl['id']}/runs", json=body), status, field)
     assert gw.ok("GET", "/jobs")["total"] == 0
 
 

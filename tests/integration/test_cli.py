@@ -45,6 +45,24 @@ def test_run_follow_and_fetch_from_a_terminal(gw, server, tmp_path):
     assert f"job {job_id}" in jobs.stdout
 
 
+def test_poller_worker_follows_jobs_by_itself(gw, server):
+    """`gateway worker` (APScheduler) moves jobs on with no manual tick; `run --wait` sees it."""
+    gw.environment()
+    gw.experiment()
+    gw.template(name="quick", script="OUT_A=1\n", outputs=[{"name": "OUT_A"}])
+    env = {**os.environ, "GATEWAY_CONFIG": str(gw.config_path)}
+    worker = subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        out = cli(server, gw.token, "run", "quick", "-p", "proj", "-e", "exp", "-m", "small",
+                  "-l", "test-lab", "--wait")
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "Completed" in out.stdout
+    finally:
+        worker.terminate()
+        worker.wait(10)
+
+
 def test_sbatch_wrapper_submits_a_plain_script_charged_to_a_license(gw, server, tmp_path):
     script = tmp_path / "plain.sh"
     script.write_text("#!/bin/bash\n#SBATCH --cpus-per-task=2\n#SBATCH --time=0:05:00\n"
@@ -80,8 +98,9 @@ def test_sbatch_wrapper_submits_a_plain_script_charged_to_a_license(gw, server, 
 
 def test_admin_commands(gw):
     env = {**os.environ, "GATEWAY_CONFIG": str(gw.config_path)}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "gateway.cli", *a], env=env,  # noqa: E731
-                                    capture_output=True, text=True)
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "gateway.cli", *args], env=env,
+                              capture_output=True, text=True)
     assert "up to date" in run("db", "upgrade").stdout
     assert run("users", "add", "bob").returncode == 0
     dup = run("users", "add", "bob")

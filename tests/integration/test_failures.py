@@ -1,6 +1,8 @@
 """Failed jobs say why: exit status, out of memory, time limit, cancel."""
 from __future__ import annotations
 
+import time
+
 
 def _setup(gw):
     gw.environment()
@@ -44,6 +46,15 @@ def test_cancel_a_running_job(gw):
     tpl = gw.template(script="echo started; sleep 120\n")
     job = gw.run(tpl["id"])
     gw.wait(job["id"], 60, until=lambda j: j["status"] == "Running")
+    # The log is served while the job runs, and can be tailed by offset.
+    deadline = time.monotonic() + 20
+    while b"started" not in gw.ok("GET", f"/jobs/{job['id']}/log").get_data():
+        assert time.monotonic() < deadline, "no live log"
+        time.sleep(0.5)
+    r = gw.ok("GET", f"/jobs/{job['id']}/log")
+    offset = int(r.headers["X-Log-Offset"])
+    assert offset == len(r.get_data()) and r.headers["X-Job-Status"] == "Running"
+    assert gw.ok("GET", f"/jobs/{job['id']}/log?offset={offset}").get_data() == b""
     r = gw.api("POST", f"/jobs/{job['id']}/cancel")
     assert r.status_code == 202
     job = gw.wait(job["id"])

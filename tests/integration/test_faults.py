@@ -111,7 +111,7 @@ poller.tick(ctx)
 
 def test_poller_killed_between_read_and_write(gw_sqlite):
     gw = gw_sqlite
-    tpl = _setup(gw)
+    _setup(gw)
     gw.template(name="writer", script="echo r > $JOB_OUTPUT_DIR/r.txt; sleep 2\n")
     job = gw.run("writer", machine_type="double")
     _wait_in_accounting(job["slurm_job_id"], "COMPLETED")

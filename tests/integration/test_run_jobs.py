@@ -14,7 +14,8 @@ echo "work=$JOB_WORK_DIR out=$JOB_OUTPUT_DIR tpl=$JOB_TEMPLATE_DIR"
 echo "cpus=$JOB_CPUS mem=$JOB_MEM_MB gpus=$JOB_GPUS env=$GW_ENV_READY"
 test -d "$JOB_WORK_DIR" && test "$PWD" = "$JOB_WORK_DIR" && echo "in work dir"
 cat "$JOB_TEMPLATE_DIR/helper.txt"
-if touch "$JOB_TEMPLATE_DIR/new-file" 2>/dev/null || echo x >> "$JOB_TEMPLATE_DIR/helper.txt" 2>/dev/null; then
+if touch "$JOB_TEMPLATE_DIR/new-file" 2>/dev/null \
+        || echo x >> "$JOB_TEMPLATE_DIR/helper.txt" 2>/dev/null; then
     echo "TEMPLATE DIR WRITABLE"
 else
     echo "template dir is read-only"

@@ -18,8 +18,10 @@ def test_valid_config():
 
 @pytest.mark.parametrize("change,key", [
     ({"machine_types": [{"name": "m", "cpus": 1, "memory_gb": 1}]}, "machine_types[m].partition"),
-    ({"machine_types": [{"name": "m", "partition": "cpu", "cpus": 0, "memory_gb": 1}]}, "machine_types[m].cpus"),
-    ({"machine_types": [{"name": "m", "partition": "cpu", "cpus": "2", "memory_gb": 1}]}, "machine_types[m].cpus"),
+    ({"machine_types": [{"name": "m", "partition": "cpu", "cpus": 0, "memory_gb": 1}]},
+     "machine_types[m].cpus"),
+    ({"machine_types": [{"name": "m", "partition": "cpu", "cpus": "2", "memory_gb": 1}]},
+     "machine_types[m].cpus"),
     ({"machine_types": [{"name": "m", "partition": "cpu", "cpus": 1, "memory_gb": 1, "gpu_type": "a100"}]},
      "machine_types[m].gpus"),
     ({"machine_types": [{"name": "m", "partition": "cpu", "cpus": 1, "memory_gb": 1, "colour": 1}]},

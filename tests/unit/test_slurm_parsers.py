@@ -4,7 +4,13 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import SlurmError
-from gateway.slurm.cli import parse_elapsed, parse_exit_code, parse_job_id, parse_sacct, parse_squeue
+from gateway.slurm.cli import (
+    parse_elapsed,
+    parse_exit_code,
+    parse_job_id,
+    parse_sacct,
+    parse_squeue,
+)
 from gateway.slurm.states import COMPLETED, FAILED, PENDING, classify
 from gateway.slurm.tres import parse_tres, tres_gpus
 
