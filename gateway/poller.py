@@ -40,6 +40,15 @@ class TickResult:
     not_found: list[int] = field(default_factory=list)
 
 
+def _tail(path, size: int = 8192) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - size))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 def _read_exit_status(path) -> int | None:
     try:
         return int(path.read_text().strip())
@@ -70,10 +79,12 @@ def _finish(ctx: Context, job: dict, outcome_status: str) -> dict:
 
 def _changes(ctx: Context, job: dict, rec: SlurmJob) -> dict:
     ended = rec.end_time is not None
-    script_exit = None
+    script_exit, log_tail = None, ""
     if ended and job["kind"] == "template":
-        script_exit = _read_exit_status(ctx.config.jobs_root / str(job["id"]) / "run" / "exit_status")
-    outcome = classify(rec.state, rec.exit_code, rec.signal, script_exit, ended, rec.reason)
+        run_dir = ctx.config.jobs_root / str(job["id"]) / "run"
+        script_exit = _read_exit_status(run_dir / "exit_status")
+        log_tail = _tail(run_dir / "job.log")
+    outcome = classify(rec.state, rec.exit_code, rec.signal, script_exit, ended, rec.reason, log_tail)
     fields: dict = {"status": outcome.status, "slurm_state": rec.state.split(" ")[0],
                     "reason": outcome.reason, "exit_code": outcome.exit_code}
     if rec.source == "sacct":

@@ -66,9 +66,19 @@ class Outcome:
         return self.status in FINAL_STATUSES
 
 
+# What slurmstepd writes into a job's log when it kills the job for memory: with cgroups
+# the state is OUT_OF_MEMORY, but without them (JobAcctGatherParams=OverMemoryKill) the
+# state is only FAILED/CANCELLED with signal 9, and this line is the evidence.
+OOM_LOG_MARKERS = ("oom-kill event", "exceeded memory limit", "Exceeded job memory limit")
+
+
+def looks_like_oom(log_tail: str) -> bool:
+    return any(marker in log_tail for marker in OOM_LOG_MARKERS)
+
+
 def classify(state: str, exit_code: int | None = None, signal: int | None = None,
              script_exit: int | None = None, ended: bool = False,
-             pending_reason: str = "") -> Outcome:
+             pending_reason: str = "", log_tail: str = "") -> Outcome:
     """Map a Slurm record (plus the exit status the job script recorded) to an Outcome.
 
     The script's own exit status wins over Slurm's view of the allocation: a script
@@ -89,6 +99,8 @@ def classify(state: str, exit_code: int | None = None, signal: int | None = None
             reason = f"the script exited with status {code}"
     if status == FAILED and name == "CANCELLED" and len(state.split()) > 1:
         reason = "cancelled " + " ".join(state.split()[1:]).lower()
+    if status == FAILED and name != "OUT_OF_MEMORY" and looks_like_oom(log_tail):
+        reason = STATE_MAP["OUT_OF_MEMORY"][1]
     if status in (PENDING, RUNNING):
         code = None
     return Outcome(status=status, reason=reason, exit_code=code)

@@ -33,6 +33,13 @@ def test_oom_with_exit_zero_is_failed():
     assert out.status == FAILED and "memory" in out.reason
 
 
+def test_oom_without_cgroups_is_recognised_from_the_log():
+    log = "slurmstepd: error: Job 11 exceeded memory limit (120 > 102400), being killed\n"
+    out = classify("FAILED", 0, 9, ended=True, log_tail=log)
+    assert out.status == FAILED and "out of memory" in out.reason
+    assert "out of memory" not in classify("FAILED", 0, 9, ended=True, log_tail="other").reason
+
+
 def test_completed_is_completed_and_running_has_no_exit_code():
     assert classify("COMPLETED", 0, 0, script_exit=0, ended=True).status == COMPLETED
     running = classify("RUNNING", 0, 0)
