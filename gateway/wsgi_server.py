@@ -35,7 +35,7 @@ def run(bind: str, workers: int, poller: bool, config_path: str | None) -> None:
     # gthread: keep-alive for API clients, and a worker waiting on sbatch does not block
     # its other requests.
     GatewayServer({"bind": bind, "workers": workers, "worker_class": "gthread", "threads": 8,
-                   "accesslog": "-", "timeout": 120},
+                   "keepalive": 15, "accesslog": "-", "timeout": 120},
                   config_path, poller).run()
 
 

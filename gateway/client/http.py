@@ -6,6 +6,8 @@ import tomllib
 from pathlib import Path
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 CONFIG_DIR = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
 CONFIG_PATH = CONFIG_DIR / "slurm-gateway" / "client.toml"
@@ -45,6 +47,12 @@ class ApiClient:
             url, token = client_settings()
         self.base = url.rstrip("/") + "/api/v1"
         self.session = requests.Session()
+        # A kept-alive connection the server has just closed resets on reuse; reads are
+        # safe to retry. POSTs are not retried: a run must never be submitted twice.
+        retry = Retry(total=3, connect=3, read=2, backoff_factor=0.2, allowed_methods={"GET"},
+                      raise_on_status=False)
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
+        self.session.mount("https://", HTTPAdapter(max_retries=retry))
         self.session.headers["Authorization"] = f"Bearer {token}"
         self.timeout = timeout
 
