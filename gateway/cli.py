@@ -3,6 +3,7 @@ and, registered from gateway.client, the commands SSH users run."""
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import click
@@ -117,6 +118,8 @@ def worker(once, config_path):
         click.echo(f"unfinished={result.unfinished} updated={result.updated} "
                    f"finalized={result.finalized} slurm_calls={result.slurm_calls}")
         return
+    # SIGTERM (systemd stop) becomes a normal exit, so the poller lease is released.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     start_scheduler(ctx, blocking=True)
 
 

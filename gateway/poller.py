@@ -8,6 +8,7 @@ doubles a charge. If Slurm cannot be read, the tick changes nothing.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import socket
@@ -165,6 +166,11 @@ def acquire_lease(holder: str, ttl_seconds: float, name: str = LEASE_NAME) -> bo
         return False
 
 
+def release_lease(holder: str, name: str = LEASE_NAME) -> None:
+    """Give the lease up at shutdown so another process polls without waiting it out."""
+    PollerLease.delete().where(PollerLease.name == name, PollerLease.holder == holder).execute()
+
+
 def default_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -173,7 +179,7 @@ def guarded_tick(ctx: Context, holder: str | None = None) -> TickResult | None:
     """What the scheduler runs: a tick if this process holds the lease, errors logged."""
     holder = holder or default_holder()
     interval = ctx.config.slurm.poll_interval_seconds
-    if not acquire_lease(holder, ttl_seconds=max(30.0, interval * 3)):
+    if not acquire_lease(holder, ttl_seconds=max(10.0, interval * 3)):
         return None
     try:
         return tick(ctx)
@@ -194,7 +200,16 @@ def start_scheduler(ctx: Context, blocking: bool = False):
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     scheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone="UTC")
-    scheduler.add_job(guarded_tick, "interval", args=[ctx],
+    holder = default_holder()
+
+    def _release():
+        try:
+            release_lease(holder)
+        except Exception:  # shutting down: the lease simply expires
+            logger.debug("could not release the poller lease", exc_info=True)
+
+    atexit.register(_release)
+    scheduler.add_job(guarded_tick, "interval", args=[ctx, holder],
                       seconds=ctx.config.slurm.poll_interval_seconds,
                       max_instances=1, coalesce=True, next_run_time=utcnow())
     scheduler.start()

@@ -31,7 +31,7 @@ def _print_job(job: dict) -> None:
     click.echo(f"job {job['id']}  {job['status']}"
                + (f" ({job['reason']})" if job.get("reason") else "")
                + f"  slurm={job.get('slurm_job_id') or '-'}  license={job['license']}"
-               + f"  cpu_h={job['cpu_hours']:.4f} gpu_h={job['gpu_hours']:.4f}")
+               + f"  cpu_h={job['cpu_hours']:.6g} gpu_h={job['gpu_hours']:.6g}")
 
 
 def register(cli: click.Group) -> None:
