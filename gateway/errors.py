@@ -54,6 +54,10 @@ class SlurmUnavailable(SlurmError):
     status = 503
 
 
+class SlurmNoAnswer(SlurmUnavailable):
+    """A command timed out: Slurm may or may not have acted on it (a submit may exist)."""
+
+
 class ConfigError(Exception):
     """The gateway configuration is wrong; raised at start with the key that is wrong."""
 

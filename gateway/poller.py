@@ -25,11 +25,16 @@ from .errors import SlurmUnavailable
 from .inputs import parse_outputs_file
 from .jobs import job_dir, list_output_files
 from .models import Job, PollerLease
+from .runs import slurm_job_name
 from .slurm.client import SlurmJob
-from .slurm.states import COMPLETED, classify
+from .slurm.states import COMPLETED, FAILED, classify
 
 logger = logging.getLogger(__name__)
 LEASE_NAME = "poller"
+# An sbatch that timed out may still be queued: look for it after its own time-out has
+# passed, and give up once accounting has had ample time to record it.
+UNCONFIRMED_GRACE_S = 45
+UNCONFIRMED_GIVE_UP_S = 600
 
 
 @dataclass
@@ -39,6 +44,7 @@ class TickResult:
     finalized: int = 0
     slurm_calls: int = 0
     not_found: list[int] = field(default_factory=list)
+    adopted: list[int] = field(default_factory=list)
 
 
 def _tail(path, size: int = 8192) -> str:
@@ -105,6 +111,31 @@ def _changes(ctx: Context, job: dict, rec: SlurmJob) -> dict:
     return changes
 
 
+def reconcile_unconfirmed(ctx: Context, result: TickResult) -> None:
+    """Jobs whose sbatch timed out: adopt the Slurm job if one was made, else fail them.
+
+    Looked up by the unique Slurm job name the gateway gave them; only runs when such
+    jobs exist, so normal ticks stay at one Slurm call.
+    """
+    now = utcnow()
+    rows = list(Job.select().where(Job.slurm_job_id.is_null(), Job.finalized == False,
+                                   Job.submitted_at < now - timedelta(seconds=UNCONFIRMED_GRACE_S)))
+    if not rows:
+        return
+    names = {slurm_job_name(j): j for j in rows}
+    since = min(j.submitted_at for j in rows) - timedelta(minutes=1)
+    found = ctx.slurm.find_by_names(sorted(names), since)
+    for name, job in names.items():
+        if name in found:
+            Job.update(slurm_job_id=found[name], reason="").where(
+                Job.id == job.id, Job.slurm_job_id.is_null()).execute()
+            result.adopted.append(job.id)
+        elif job.submitted_at < now - timedelta(seconds=UNCONFIRMED_GIVE_UP_S):
+            Job.update(status=FAILED, finalized=True,
+                       reason="not submitted: Slurm never recorded the job").where(
+                Job.id == job.id, Job.slurm_job_id.is_null()).execute()
+
+
 def tick(ctx: Context) -> TickResult:
     """One sync of every unfinished job with Slurm. Raises SlurmUnavailable untouched.
 
@@ -114,6 +145,7 @@ def tick(ctx: Context) -> TickResult:
     """
     result = TickResult()
     calls_before = getattr(ctx.slurm, "calls", 0)
+    reconcile_unconfirmed(ctx, result)
     jobs = list(Job.select(*(getattr(Job, c) for c in COLUMNS))
                 .where(Job.finalized == False, Job.slurm_job_id.is_null(False)).dicts())
     result.unfinished = len(jobs)

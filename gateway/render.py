@@ -14,7 +14,8 @@ DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "sbatch_templat
 
 @dataclass(frozen=True)
 class RenderRequest:
-    job_id: int
+    job_id: int | str
+    slurm_job_name: str
     template_name: str
     template_version: int
     language: str  # bash | python
@@ -67,7 +68,6 @@ def render_job_script(req: RenderRequest, templates_dir: Path | str = DEFAULT_TE
     fields = {k: getattr(req, k) for k in req.__dataclass_fields__ if k != "script"}
     return env.get_template("job.sh.j2").render(
         **fields,
-        slurm_job_name=f"gw-{req.job_id}",
         run_dir=f"{job_dir}/run",
         output_dir=f"{job_dir}/output",
         template_dir=f"{job_dir}/template",

@@ -8,8 +8,10 @@ from __future__ import annotations
 import logging
 import os
 import pwd
+import re
 import shutil
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 from . import access, data, job_templates
@@ -17,7 +19,7 @@ from .blobs import BlobStore
 from .config import License, MachineType
 from .context import Context
 from .db import database
-from .errors import SlurmError, ValidationError
+from .errors import SlurmError, SlurmNoAnswer, ValidationError
 from .inputs import coerce
 from .jobs import job_dir
 from .models import Experiment, Job, Template, TemplateVersion, User
@@ -29,6 +31,18 @@ from .validation import get_int, get_str, require_dict
 
 logger = logging.getLogger(__name__)
 MAX_SOFTWARE_DISK_GB = 10_000
+UNCONFIRMED = "submission unconfirmed"
+
+
+def slurm_job_name(job: Job) -> str:
+    """The name the gateway gives a job in Slurm; it finds an unconfirmed submit by it.
+
+    The submit time makes it unique across gateways sharing a cluster and across
+    databases that start counting ids again.
+    """
+    stamp = int(job.submitted_at.replace(tzinfo=UTC).timestamp())
+    base = f"gw-{job.id}-{stamp}"
+    return base if job.kind == "template" else f"{base}-{job.name}"
 
 
 @dataclass
@@ -99,11 +113,12 @@ def plan_run(ctx: Context, user: User, tpl: Template, body: dict) -> RunPlan:
     return RunPlan(tpl, version, exp, inputs, env, mt, lic, disk, limit)
 
 
-def _render(ctx: Context, plan: RunPlan, job_id: int | str) -> str:
+def _render(ctx: Context, plan: RunPlan, job_id: int | str, slurm_name: str) -> str:
     tv, mt = plan.version, plan.machine_type
     ev = tv.environment_version
     return render_job_script(RenderRequest(
-        job_id=job_id, template_name=plan.template.name, template_version=tv.version,
+        job_id=job_id, slurm_job_name=slurm_name, template_name=plan.template.name,
+        template_version=tv.version,
         language=tv.language, script=tv.script, python_executable=tv.python_executable,
         environment=ev.environment.name, environment_version=ev.version,
         environment_setup=ev.setup, inputs=tuple(plan.env),
@@ -116,7 +131,7 @@ def _render(ctx: Context, plan: RunPlan, job_id: int | str) -> str:
 
 def preview(ctx: Context, user: User, tpl: Template, body: dict) -> str:
     """The sbatch script a run with ``body`` would submit (job id shown as ``preview``)."""
-    return _render(ctx, plan_run(ctx, user, tpl, body), "preview")
+    return _render(ctx, plan_run(ctx, user, tpl, body), "preview", "gw-preview")
 
 
 def _job_user(ctx: Context) -> pwd.struct_passwd | None:
@@ -160,6 +175,14 @@ def _submit(ctx: Context, job: Job, script: str, options: tuple[str, ...] = (),
     try:
         slurm_id = ctx.slurm.submit(SubmitRequest(script=script, options=options, user=user,
                                                   workdir=workdir))
+    except SlurmNoAnswer as e:
+        # Slurm may have queued it before the time-out: the poller looks for the job by
+        # its name and either adopts it or marks it not submitted. Never resubmit.
+        Job.update(reason=f"{UNCONFIRMED}: {e.message}").where(Job.id == job.id).execute()
+        e.message = (f"job {job.id}: {e.message}; the gateway will check whether Slurm "
+                     f"accepted it (see the job's status)")
+        e.job_id = job.id
+        raise
     except SlurmError as e:
         # Recorded, not lost: the job shows as Failed with Slurm's reason, and the
         # caller gets the error (503 when Slurm is down).
@@ -186,7 +209,7 @@ def submit(ctx: Context, user: User, tpl: Template, body: dict) -> Job:
             time_limit_minutes=plan.time_limit_minutes, inputs=plan.inputs, reason="submitting",
         )
     _prepare_dir(ctx, job, plan.version.files)
-    return _submit(ctx, job, _render(ctx, plan, job.id))
+    return _submit(ctx, job, _render(ctx, plan, job.id, slurm_job_name(job)))
 
 
 def submit_script(ctx: Context, user: User, body: dict) -> Job:
@@ -210,7 +233,8 @@ def submit_script(ctx: Context, user: User, body: dict) -> Job:
         raise ValidationError(f"must be at most {cfg.max_time_minutes} minutes "
                               f"({cfg.max_time_minutes // 60} hours)", "time_limit_minutes")
     partition = get_str(body, "partition", max_len=64) or directives.get("partition", "")
-    name = get_str(body, "job_name", max_len=128) or directives.get("job-name", "") or "sbatch"
+    name = get_str(body, "job_name", max_len=100) or directives.get("job-name", "") or "sbatch"
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100]
     workdir = get_str(body, "workdir", max_len=4096) or None
     if workdir and not workdir.startswith("/"):
         raise ValidationError("must be an absolute path", "workdir")
@@ -231,8 +255,7 @@ def submit_script(ctx: Context, user: User, body: dict) -> Job:
                f"--export=ALL,JOB_ID={job.id},JOB_OUTPUT_DIR={base / 'output'}"]
     if get_str(body, "partition"):
         options.append(f"--partition={partition}")
-    if get_str(body, "job_name"):
-        options.append(f"--job-name={name}")
+    options.append(f"--job-name={slurm_job_name(job)}")
     if "output" not in directives:
         options.append(f"--output={base / 'run' / 'job.log'}")
     return _submit(ctx, job, script, tuple(options), workdir=workdir or str(base / "run"))

@@ -15,7 +15,7 @@ import subprocess
 import time
 from datetime import UTC, datetime
 
-from ..errors import SlurmError, SlurmUnavailable
+from ..errors import SlurmError, SlurmNoAnswer, SlurmUnavailable
 from .client import SlurmJob, SubmitRequest
 from .tres import parse_tres, tres_cpus, tres_gpus
 
@@ -164,7 +164,7 @@ class CliSlurm:
         except FileNotFoundError as e:
             raise SlurmUnavailable(f"{what}: command not found ({e.filename}); is Slurm installed?") from e
         except subprocess.TimeoutExpired as e:
-            raise SlurmUnavailable(f"{what}: no answer from Slurm within {self.timeout:.0f}s") from e
+            raise SlurmNoAnswer(f"{what}: no answer from Slurm within {self.timeout:.0f}s") from e
         logger.debug("%s took %.3fs rc=%s", what, time.monotonic() - started, proc.returncode)
         err = proc.stderr.strip()
         if UNAVAILABLE.search(err):
@@ -203,6 +203,20 @@ class CliSlurm:
             "-o", ",".join(SACCT_FIELDS), "-j", ",".join(job_ids),
         ], what="sacct")
         return parse_sacct(out)
+
+    def find_by_names(self, names: list[str], since: datetime) -> dict[str, str]:
+        """Job name -> Slurm job id, for jobs submitted since ``since`` (naive UTC)."""
+        if not names:
+            return {}
+        start = since.replace(tzinfo=UTC).astimezone().strftime("%Y-%m-%dT%H:%M:%S")
+        out = self._run([self._cmd("sacct"), "-X", "-n", "-P", f"--delimiter={SEP}", "-a",
+                         "-o", "JobIDRaw,JobName", "-S", start, "--name", ",".join(names)],
+                        what="sacct")
+        found: dict[str, str] = {}
+        for line in out.splitlines():
+            job_id, _, name = line.partition(SEP)
+            found.setdefault(name, job_id)  # the first (oldest) one Slurm recorded
+        return found
 
     def queue(self, job_ids: list[str]) -> dict[str, SlurmJob]:
         if not job_ids:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ import pytest
 from gateway.charging import license_usage
 from gateway.errors import SlurmUnavailable
 from gateway.models import Job
+from gateway.runs import slurm_job_name
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_CLUSTER = str(ROOT / "scripts" / "dev-cluster")
@@ -63,12 +65,13 @@ def test_slurm_refusal_is_recorded(gw):
 
 def test_slurmdbd_down_during_poll(gw_sqlite, restore_cluster):
     gw = gw_sqlite
-    tpl = _setup(gw)
-    job = gw.run(tpl["id"])
+    _setup(gw)
+    gw.template(name="slow", script="sleep 8; OUT_DONE=yes\n", outputs=[{"name": "OUT_DONE"}])
+    job = gw.run("slow")
     gw.wait(job["id"], 60, until=lambda j: j["status"] == "Running")
     cluster("stop", "slurmdbd")
     before = Job.get_by_id(job["id"]).__data__.copy()
-    subprocess.run(["sleep", "4"])  # the job ends while accounting is down
+    subprocess.run(["sleep", "9"])  # the job ends while accounting is down
     with pytest.raises(SlurmUnavailable):
         gw.tick()
     assert Job.get_by_id(job["id"]).__data__ == before  # nothing changed
@@ -149,13 +152,14 @@ class LaggingAccounting:
 
 
 def test_job_not_yet_in_accounting(gw):
-    tpl = _setup(gw)
-    job = gw.run(tpl["id"])
+    _setup(gw)
+    gw.template(name="slow", script="sleep 5\n")
+    job = gw.run("slow")
     lag = LaggingAccounting(gw.ctx.slurm, {job["slurm_job_id"]})
     gw.ctx.slurm = lag
     gw.wait(job["id"], 60, until=lambda j: j["status"] == "Running")
     assert lag.queue_asked and all(ids == [job["slurm_job_id"]] for ids in lag.queue_asked)
-    subprocess.run(["sleep", "4"])
+    _wait_in_accounting(job["slurm_job_id"], "COMPLETED")
     gw.tick()
     row = Job.get_by_id(job["id"])
     # Finished per squeue's view, but charges and final state wait for accounting.
@@ -173,3 +177,38 @@ def test_unknown_slurm_job_is_kept_not_dropped(gw):
     assert job["id"] in result.not_found
     row = Job.get_by_id(job["id"])
     assert row.status == "Pending" and not row.finalized
+
+
+def test_sbatch_without_answer_is_adopted_or_failed_never_lost(gw_sqlite, monkeypatch):
+    """slurmctld frozen (SIGSTOP) mid-submit: sbatch times out with the request maybe
+    taken. The job stays 'unconfirmed'; once Slurm answers again the poller finds it by
+    name and adopts it, or marks it not submitted if Slurm never made it."""
+    import gateway.poller as poller
+
+    gw = gw_sqlite
+    tpl = _setup(gw)
+    gw.ctx.slurm.timeout = 3
+    monkeypatch.setattr(poller, "UNCONFIRMED_GRACE_S", 0)
+    monkeypatch.setattr(poller, "UNCONFIRMED_GIVE_UP_S", 20)
+    pid = int(Path("/run/slurmctld.pid").read_text())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        r = gw.api("POST", f"/templates/{tpl['id']}/runs",
+                   json={"project": "proj", "experiment": "exp", "machine_type": "small",
+                         "license": "test-lab"})
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert r.status_code == 503 and "will check whether Slurm accepted it" in r.json["error"]
+    job_id = r.json["job_id"]
+    job = gw.ok("GET", f"/jobs/{job_id}")
+    assert job["status"] == "Pending" and job["reason"].startswith("submission unconfirmed")
+    gw.ctx.slurm.timeout = 20
+    job = gw.wait(job_id, 90)
+    name = slurm_job_name(Job.get_by_id(job_id))
+    names = subprocess.run(["sacct", "-X", "-n", "-P", "-a", "-S", "now-1hour", "--name", name,
+                            "-o", "JobIDRaw"], capture_output=True, text=True, check=True).stdout.split()
+    if names:  # Slurm took the request: adopted, run and charged once
+        assert names == [job["slurm_job_id"]] and job["status"] == "Completed"
+        assert job["cpu_seconds"] == int(gw.sacct(job["slurm_job_id"], "CPUTimeRAW")["CPUTimeRAW"])
+    else:
+        assert job["status"] == "Failed" and "never recorded" in job["reason"]

@@ -12,7 +12,8 @@ GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 
 def request(**kw):
     base = dict(
-        job_id=17, template_name="count lines", template_version=3, language="bash",
+        job_id=17, slurm_job_name="gw-17-1764000000",
+        template_name="count lines", template_version=3, language="bash",
         script='echo "$DC_LABEL"\nOUT_N=1\n', python_executable="",
         environment="base", environment_version="2", environment_setup="module load foo/1.0",
         inputs=(("DC_LABEL", "$(touch /tmp/x); \"';"), ("DC_N", "5")),
