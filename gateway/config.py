@@ -56,6 +56,10 @@ class License:
     name: str
     slurm_account: str
     description: str = ""
+    # Who is charged: the sponsor (a username) sees all usage and manages access;
+    # members ("username" or "team:NAME") may charge it. More may be granted by API.
+    sponsor: str = ""
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,31 @@ class SlurmSettings:
     max_time_minutes: int = MAX_TIME_LIMIT_MINUTES
     command_timeout_seconds: float = 30.0
     poll_interval_seconds: float = 10.0
+    # Run each person's jobs under their own Unix identity (their LDAP uid), so their
+    # output files are theirs; people without one (local accounts) run as job_user.
+    submit_as_user: bool = False
+
+
+@dataclass(frozen=True)
+class LdapSettings:
+    url: str = ""  # empty: no LDAP login (local accounts only)
+    # "none", "starttls" (on an ldap:// URL) or "ldaps" (implied by an ldaps:// URL).
+    tls: str = "none"
+    ca_file: str = ""
+    bind_dn: str = ""
+    bind_password_file: str = ""
+    user_base: str = ""
+    # {username} is replaced by the LDAP-escaped name typed at login.
+    user_filter: str = "(&(objectClass=posixAccount)(uid={username}))"
+    username_attribute: str = "uid"
+    group_base: str = ""
+    group_filter: str = "(&(objectClass=posixGroup)(memberUid={username}))"
+    group_name_attribute: str = "cn"
+    timeout_seconds: float = 5.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
 
 
 @dataclass(frozen=True)
@@ -85,6 +114,7 @@ class Config:
     secret_key: str
     public_url: str
     slurm: SlurmSettings
+    ldap: LdapSettings = field(default_factory=LdapSettings)
     machine_types: dict[str, MachineType] = field(default_factory=dict)
     licenses: dict[str, License] = field(default_factory=dict)
     max_upload_mb: int = 512
@@ -148,7 +178,14 @@ def _license(raw: dict, i: int) -> License:
     account = _req(raw, "slurm_account", str, f"licenses[{name}]")
     if not SLURM_NAME_RE.match(account):
         raise ConfigError(f"{account!r} is not a valid Slurm account", f"licenses[{name}].slurm_account")
-    return License(name=name, slurm_account=account, description=raw.get("description", ""))
+    members = raw.get("members", [])
+    if not isinstance(members, list) or not all(isinstance(m, str) and m for m in members):
+        raise ConfigError("must be a list of user names or 'team:NAME'", f"licenses[{name}].members")
+    unknown = set(raw) - {"name", "slurm_account", "description", "sponsor", "members"}
+    if unknown:
+        raise ConfigError(f"unknown keys {sorted(unknown)}", f"licenses[{name}]")
+    return License(name=name, slurm_account=account, description=raw.get("description", ""),
+                   sponsor=raw.get("sponsor", ""), members=tuple(members))
 
 
 def _slurm(raw: dict) -> SlurmSettings:
@@ -163,6 +200,27 @@ def _slurm(raw: dict) -> SlurmSettings:
         raise ConfigError(f"must be between 1 and {MAX_TIME_LIMIT_MINUTES}", "slurm.max_time_minutes")
     if not 1 <= s.default_time_minutes <= s.max_time_minutes:
         raise ConfigError("must be between 1 and slurm.max_time_minutes", "slurm.default_time_minutes")
+    return s
+
+
+def _ldap(raw: dict) -> LdapSettings:
+    unknown = set(raw) - set(LdapSettings.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"unknown keys {sorted(unknown)}", "ldap")
+    s = LdapSettings(**raw)
+    if s.tls not in ("none", "starttls", "ldaps"):
+        raise ConfigError("must be 'none', 'starttls' or 'ldaps'", "ldap.tls")
+    if s.enabled:
+        if not s.url.startswith(("ldap://", "ldaps://")):
+            raise ConfigError("must start with ldap:// or ldaps://", "ldap.url")
+        if not s.user_base:
+            raise ConfigError("is required when ldap.url is set", "ldap.user_base")
+        if "{username}" not in s.user_filter:
+            raise ConfigError("must contain {username}", "ldap.user_filter")
+        if s.bind_dn and not s.bind_password_file:
+            raise ConfigError("is required with ldap.bind_dn", "ldap.bind_password_file")
+        if s.ca_file and not os.path.isfile(s.ca_file):
+            raise ConfigError(f"file {s.ca_file} does not exist", "ldap.ca_file")
     return s
 
 
@@ -209,7 +267,7 @@ def from_dict(raw: dict, base: Path = Path("."), source: str = "<dict>") -> Conf
         if lic.name in lics:
             raise ConfigError("is defined twice", f"licenses[{lic.name}]")
         lics[lic.name] = lic
-    unknown = set(raw) - {"gateway", "slurm", "machine_types", "licenses"}
+    unknown = set(raw) - {"gateway", "slurm", "ldap", "machine_types", "licenses"}
     if unknown:
         raise ConfigError(f"unknown sections {sorted(unknown)}")
     data_root = path("data_root", state / "data")
@@ -221,6 +279,7 @@ def from_dict(raw: dict, base: Path = Path("."), source: str = "<dict>") -> Conf
         secret_key=_secret(gw, base),
         public_url=gw.get("public_url", "http://127.0.0.1:8080"),
         slurm=_slurm(dict(raw.get("slurm", {}))),
+        ldap=_ldap(dict(raw.get("ldap", {}))),
         machine_types=mts,
         licenses=lics,
         max_upload_mb=int(gw.get("max_upload_mb", 512)),

@@ -7,6 +7,7 @@ stay inside the experiment it names.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 from pathlib import Path
 
@@ -139,15 +140,23 @@ def write_file(config: Config, user: User, exp: Experiment, path: str, stream, m
     return {"path": str(target.relative_to(root)), "size": size}
 
 
-def copy_to_processed(config: Config, exp: Experiment, folder_name: str, source: Path) -> Path:
+def copy_to_processed(config: Config, exp: Experiment, folder_name: str, source: Path,
+                      owner: str = "") -> Path:
     """Copy a finished job's outputs to ``<experiment>/Processed/<folder_name>/``.
 
     Idempotent: a second copy (poller re-run) replaces the first instead of nesting.
+    The copy belongs to ``owner`` (the Unix user the job ran as) when the gateway can
+    give it away, so people own the results of their jobs there too.
     """
     dest = experiment_dir(config, exp) / PROCESSED / folder_name
     tmp = dest.with_name(f".{folder_name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(source, tmp, symlinks=True)
+    if owner and os.geteuid() == 0:
+        pw = pwd.getpwnam(owner)
+        for root, dirs, files in os.walk(tmp):
+            for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+                os.lchown(name, pw.pw_uid, pw.pw_gid)
     if dest.exists():
         shutil.rmtree(dest)
     os.replace(tmp, dest)

@@ -53,6 +53,8 @@ def create_template(user: User, body: dict) -> Template:
             raise ValidationError(f"a template named {name!r} already exists", "name")
         tpl = Template.create(name=name, description=description, owner=user)
         TemplateVersion.create(template=tpl, version=1, created_by=user, files=[], **fields)
+        if "public" in body or "open_source" in body:
+            update_settings(user, tpl, {k: body[k] for k in ("public", "open_source") if k in body})
     return tpl
 
 
@@ -144,6 +146,29 @@ def add_files(user: User, tpl: Template, uploads: list[tuple[str, bytes]], store
     return _new_version(user, tpl, fields, sorted(files.values(), key=lambda f: f["name"]))
 
 
+def update_settings(user: User, tpl: Template, body: dict) -> Template:
+    """Public (every signed-in person may see and run it) and open source (Viewers see
+    its configuration). A template may be public only if its environment is (F12)."""
+    require_dict(body)
+    access.require(user, "template.edit", tpl, "template")
+    public = body.get("public", tpl.public)
+    open_source = body.get("open_source", tpl.open_source)
+    for key, value in (("public", public), ("open_source", open_source)):
+        if not isinstance(value, bool):
+            raise ValidationError("must be true or false", key)
+    if public:
+        env = get_version(tpl).environment_version.environment
+        if not env.public:
+            raise ValidationError(f"the template's environment {env.name!r} is not public, so the "
+                                  f"template cannot be", "public")
+    if "description" in body:
+        tpl.description = get_str(body, "description")
+    tpl.public, tpl.open_source = public, open_source
+    tpl.updated_at = utcnow()
+    tpl.save()
+    return tpl
+
+
 def mark_validated(template_id: int) -> None:
     Template.update(status="validated").where(
         Template.id == template_id, Template.status != "validated").execute()
@@ -160,18 +185,28 @@ def version_dict(tv: TemplateVersion) -> dict:
     }
 
 
-def template_dict(tpl: Template, version: TemplateVersion | None = None) -> dict:
+CONFIG_KEYS = ("script", "inputs", "outputs", "files", "python_executable")
+
+
+def template_dict(tpl: Template, version: TemplateVersion | None = None, user: User | None = None) -> dict:
+    """A template as the API shows it to ``user``: without its configuration (script,
+    inputs, outputs, files) for Viewers of a template that is not open source."""
     tv = version or get_version(tpl)
     versions = (TemplateVersion.select(TemplateVersion.version, TemplateVersion.created_at)
                 .where(TemplateVersion.template == tpl).order_by(TemplateVersion.version))
     last_run = Job.select(Job.submitted_at).where(Job.template == tpl).order_by(
         Job.submitted_at.desc()).first()
-    return {
+    out = {
         "id": tpl.id, "name": tpl.name, "description": tpl.description,
         "owner": tpl.owner.username, "status": tpl.status, "public": tpl.public,
-        "latest_version": tpl.latest_version,
+        "open_source": tpl.open_source, "latest_version": tpl.latest_version,
         "versions": [{"version": v.version, "created_at": iso(v.created_at)} for v in versions],
         "created_at": iso(tpl.created_at), "updated_at": iso(tpl.updated_at),
         "last_run_at": iso(last_run.submitted_at) if last_run else None,
         **version_dict(tv),
     }
+    if user is not None and not access.can(user, "template.view_config", tpl):
+        for key in CONFIG_KEYS:
+            out.pop(key, None)
+        out["configuration_hidden"] = True
+    return out

@@ -10,7 +10,7 @@ from .context import Context
 from .data import resolve_inside
 from .db import iso
 from .errors import Conflict, NotFound, ValidationError
-from .models import Job, Project, Template, User
+from .models import Job, Project, Tag, Template, User
 from .sbatch_directives import parse_directives
 from .slurm.states import FINAL_STATUSES, STATUSES
 
@@ -29,8 +29,11 @@ def get_job(user: User, job_id) -> Job:
 
 
 def list_jobs(user: User, status: str | None = None, template: str | None = None,
-              project: str | None = None, page: int = 1, per_page: int = 50) -> tuple[list[Job], int]:
+              project: str | None = None, tag: str | None = None, page: int = 1,
+              per_page: int = 50) -> tuple[list[Job], int]:
     query = access.visible_jobs(user, Job.select())
+    if tag:
+        query = query.where(Job.id.in_(Tag.select(Tag.job).where(Tag.name == tag)))
     if status:
         if status not in STATUSES:
             raise ValidationError(f"must be one of {list(STATUSES)}", "status")
@@ -109,7 +112,7 @@ def cancel(ctx: Context, user: User, job: Job) -> Job:
         raise Conflict(f"job {job.id} has already ended ({job.status})", "job")
     if not job.slurm_job_id:
         raise Conflict(f"job {job.id} has no Slurm job yet", "job")
-    ctx.slurm.cancel(job.slurm_job_id, user=ctx.config.slurm.job_user or None)
+    ctx.slurm.cancel(job.slurm_job_id, user=job.unix_user or None)
     return job
 
 
@@ -134,4 +137,6 @@ def job_dict(job: Job) -> dict:
         "cpu_hours": hours(job.cpu_seconds), "gpu_hours": hours(job.gpu_seconds),
         "submitted_at": iso(job.submitted_at), "started_at": iso(job.started_at),
         "ended_at": iso(job.ended_at), "finalized": job.finalized,
+        "unix_user": job.unix_user or None,
+        "tags": [t.name for t in job.tags.order_by(Tag.name)],
     }

@@ -17,6 +17,46 @@ class User(BaseModel):
     display_name = pw.CharField(max_length=200, default="")
     is_admin = pw.BooleanField(default=False)
     created_at = pw.DateTimeField(default=utcnow)
+    source = pw.CharField(max_length=16, default="local")  # local | ldap
+    email = pw.CharField(max_length=200, default="")
+    # Unix identity from LDAP (posixAccount): jobs may run as this user.
+    uid_number = pw.IntegerField(null=True)
+    gid_number = pw.IntegerField(null=True)
+    # Local accounts only (admins, tests): a werkzeug password hash.
+    password_hash = pw.CharField(max_length=255, null=True)
+    last_login_at = pw.DateTimeField(null=True)
+
+
+class Team(BaseModel):
+    """A group of people; LDAP groups become teams, refreshed at each login."""
+
+    name = pw.CharField(max_length=128, unique=True)
+    source = pw.CharField(max_length=16, default="ldap")  # ldap | local
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class TeamMember(BaseModel):
+    team = pw.ForeignKeyField(Team, backref="members", on_delete="CASCADE")
+    user = pw.ForeignKeyField(User, backref="team_links", on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("team", "user"), True),)
+
+
+class Grant(BaseModel):
+    """A role on one object (template, project, experiment, environment, licence) given
+    to a person or a team. ``object_key`` is the object's id, or a licence's name."""
+
+    kind = pw.CharField(max_length=16)
+    object_key = pw.CharField(max_length=128)
+    user = pw.ForeignKeyField(User, null=True, backref="grants", on_delete="CASCADE")
+    team = pw.ForeignKeyField(Team, null=True, backref="grants", on_delete="CASCADE")
+    role = pw.CharField(max_length=16)
+    granted_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("kind", "object_key", "user", "team"), True),)
 
 
 class ApiToken(BaseModel):
@@ -53,6 +93,8 @@ class Template(BaseModel):
     owner = pw.ForeignKeyField(User, backref="templates")
     status = pw.CharField(max_length=16, default="unvalidated")
     public = pw.BooleanField(default=False)
+    # Viewers see the configuration (script, inputs, files) only of open-source templates.
+    open_source = pw.BooleanField(default=False)
     latest_version = pw.IntegerField(default=1)
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
@@ -102,6 +144,8 @@ class Job(BaseModel):
     experiment = pw.ForeignKeyField(Experiment, null=True, backref="jobs")
     license = pw.CharField(max_length=64, index=True)
     slurm_account = pw.CharField(max_length=64)
+    # The Unix user the job runs as ("" = the gateway's own).
+    unix_user = pw.CharField(max_length=64, default="")
     machine_type = pw.CharField(max_length=64, default="")
     partition = pw.CharField(max_length=64, default="")
     software_disk_gb = pw.IntegerField(default=0)
@@ -128,6 +172,35 @@ class Job(BaseModel):
     finalized = pw.BooleanField(default=False, index=True)
 
 
+class Tag(BaseModel):
+    job = pw.ForeignKeyField(Job, backref="tags", on_delete="CASCADE")
+    name = pw.CharField(max_length=64, index=True)
+    created_by = pw.ForeignKeyField(User)
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("job", "name"), True),)
+
+
+class Comment(BaseModel):
+    job = pw.ForeignKeyField(Job, backref="comments", on_delete="CASCADE")
+    author = pw.ForeignKeyField(User)
+    body = pw.TextField()
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class ShareLink(BaseModel):
+    """A view-only link to one job's results; only a hash of its token is stored."""
+
+    job = pw.ForeignKeyField(Job, backref="share_links", on_delete="CASCADE")
+    token_hash = pw.CharField(max_length=64, unique=True)
+    created_by = pw.ForeignKeyField(User)
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField(null=True)
+    revoked_at = pw.DateTimeField(null=True)
+
+
 class PollerLease(BaseModel):
     """One row per named lease; the gateway process holding it runs the poller."""
 
@@ -137,6 +210,6 @@ class PollerLease(BaseModel):
 
 
 ALL_MODELS = [
-    User, ApiToken, Environment, EnvironmentVersion, Template, TemplateVersion,
-    Project, Experiment, Job, PollerLease,
+    User, Team, TeamMember, Grant, ApiToken, Environment, EnvironmentVersion, Template,
+    TemplateVersion, Project, Experiment, Job, Tag, Comment, ShareLink, PollerLease,
 ]

@@ -80,7 +80,8 @@ def _finish(ctx: Context, job: dict, outcome_status: str) -> dict:
         outputs = {}  # the script set no OUT_ value, or was killed before it could
     files = list_output_files(ctx, row)
     if outcome_status == COMPLETED and row.experiment_id and files:
-        data.copy_to_processed(ctx.config, row.experiment, f"{row.name}-{row.id}", base / "output")
+        data.copy_to_processed(ctx.config, row.experiment, f"{row.name}-{row.id}", base / "output",
+                               owner=row.unix_user)
     return {"output_variables": outputs, "output_files": files}
 
 

@@ -21,8 +21,9 @@ from .context import Context
 from .db import database
 from .errors import SlurmError, SlurmNoAnswer, ValidationError
 from .inputs import coerce
+from .job_notes import check_tag_name
 from .jobs import job_dir
-from .models import Experiment, Job, Template, TemplateVersion, User
+from .models import Experiment, Job, Tag, Template, TemplateVersion, User
 from .render import RenderRequest, render_job_script
 from .sbatch_directives import parse_directives, parse_time_limit
 from .slurm.client import SubmitRequest
@@ -56,6 +57,7 @@ class RunPlan:
     license: License
     software_disk_gb: int
     time_limit_minutes: int
+    tags: list[str]
 
 
 def _settings(ctx: Context, user: User, body: dict) -> tuple[MachineType, License, int, int]:
@@ -75,9 +77,12 @@ def _settings(ctx: Context, user: User, body: dict) -> tuple[MachineType, Licens
 
 
 def license_for(ctx: Context, user: User, name: str, field: str = "license") -> License:
+    """The licence a run charges; only its members (and sponsor) may charge it."""
     lic = ctx.config.license(name)
-    if lic is None or not access.can(user, "license.charge", lic):
+    if lic is None or not access.can(user, "license.view", lic):
         raise ValidationError(f"unknown license {name!r}", field)
+    if not access.can(user, "license.charge", lic):
+        raise ValidationError(f"you may not charge license {name!r}", field)
     return lic
 
 
@@ -110,7 +115,11 @@ def plan_run(ctx: Context, user: User, tpl: Template, body: dict) -> RunPlan:
             text = str(data.resolve_inside(exp_root, text, field))
         env.append((spec["name"], text))
     mt, lic, disk, limit = _settings(ctx, user, body)
-    return RunPlan(tpl, version, exp, inputs, env, mt, lic, disk, limit)
+    tags = body.get("tags") or []
+    if not isinstance(tags, list):
+        raise ValidationError("must be a list of tag names", "tags")
+    tags = sorted({check_tag_name(t, "tags") for t in tags})
+    return RunPlan(tpl, version, exp, inputs, env, mt, lic, disk, limit, tags)
 
 
 def _render(ctx: Context, plan: RunPlan, job_id: int | str, slurm_name: str) -> str:
@@ -134,15 +143,20 @@ def preview(ctx: Context, user: User, tpl: Template, body: dict) -> str:
     return _render(ctx, plan_run(ctx, user, tpl, body), "preview", "gw-preview")
 
 
-def _job_user(ctx: Context) -> pwd.struct_passwd | None:
-    name = ctx.config.slurm.job_user
-    if not name:
-        return None
+def unix_user_for(ctx: Context, user: User) -> str:
+    """The Unix user a person's job runs as: themselves (their LDAP uid) when the site
+    submits as the user and they have a Unix identity, else the configured job user."""
+    if ctx.config.slurm.submit_as_user and user.uid_number is not None:
+        return user.username
+    return ctx.config.slurm.job_user
+
+
+def _passwd(name: str) -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(name)
     except KeyError:
-        raise SlurmError(f"the configured job user {name!r} does not exist on this host",
-                         "slurm.job_user") from None
+        raise SlurmError(f"the Unix user {name!r} that this job would run as does not exist on the "
+                         f"gateway host", "user") from None
 
 
 def _prepare_dir(ctx: Context, job: Job, files: list[dict]) -> Path:
@@ -156,7 +170,7 @@ def _prepare_dir(ctx: Context, job: Job, files: list[dict]) -> Path:
         shutil.copyfile(store.path(f["sha256"]), target)
         os.chmod(target, 0o444)
     os.chmod(base / "template", 0o555)
-    owner = _job_user(ctx)
+    owner = _passwd(job.unix_user) if job.unix_user else None
     if owner is not None and os.geteuid() == 0:
         for sub in ("output", "run"):
             os.chown(base / sub, owner.pw_uid, owner.pw_gid)
@@ -171,9 +185,8 @@ def _prepare_dir(ctx: Context, job: Job, files: list[dict]) -> Path:
 def _submit(ctx: Context, job: Job, script: str, options: tuple[str, ...] = (),
             workdir: str | None = None) -> Job:
     (job_dir(ctx, job) / "job.sbatch").write_text(script)
-    user = ctx.config.slurm.job_user or None
     try:
-        slurm_id = ctx.slurm.submit(SubmitRequest(script=script, options=options, user=user,
+        slurm_id = ctx.slurm.submit(SubmitRequest(script=script, options=options, user=job.unix_user or None,
                                                   workdir=workdir))
     except SlurmNoAnswer as e:
         # Slurm may have queued it before the time-out: the poller looks for the job by
@@ -207,7 +220,11 @@ def submit(ctx: Context, user: User, tpl: Template, body: dict) -> Job:
             license=plan.license.name, slurm_account=plan.license.slurm_account,
             machine_type=mt.name, partition=mt.partition, software_disk_gb=plan.software_disk_gb,
             time_limit_minutes=plan.time_limit_minutes, inputs=plan.inputs, reason="submitting",
+            unix_user=unix_user_for(ctx, user),
         )
+        # Tags set before the job starts: only the person running it can (F20).
+        for name in plan.tags:
+            Tag.create(job=job, name=name, created_by=user)
     _prepare_dir(ctx, job, plan.version.files)
     return _submit(ctx, job, _render(ctx, plan, job.id, slurm_job_name(job)))
 
@@ -248,7 +265,7 @@ def submit_script(ctx: Context, user: User, body: dict) -> Job:
             kind="sbatch", name=name[:128], user=user, license=lic.name,
             slurm_account=lic.slurm_account, partition=partition,
             project=exp.project if exp else None, experiment=exp,
-            time_limit_minutes=limit, reason="submitting",
+            time_limit_minutes=limit, reason="submitting", unix_user=unix_user_for(ctx, user),
         )
     base = _prepare_dir(ctx, job, [])
     options = [f"--account={lic.slurm_account}", f"--time={limit}",

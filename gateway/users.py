@@ -5,7 +5,7 @@ import hashlib
 import re
 import secrets
 
-from .db import utcnow
+from .db import iso, utcnow
 from .errors import Conflict, NotFound, Unauthorized, ValidationError
 from .models import ApiToken, User
 
@@ -37,6 +37,26 @@ def create_token(user: User, name: str = "") -> str:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     ApiToken.create(user=user, name=name, token_hash=hash_token(token))
     return token
+
+
+def list_tokens(user: User) -> list[ApiToken]:
+    return list(user.tokens.order_by(ApiToken.id))
+
+
+def revoke_token(user: User, token_id) -> None:
+    try:
+        row = ApiToken.get_or_none(ApiToken.id == int(token_id), ApiToken.user == user)
+    except (TypeError, ValueError):
+        row = None
+    if row is None:
+        raise NotFound(f"you have no token {token_id}", "token")
+    if row.revoked_at is None:
+        ApiToken.update(revoked_at=utcnow()).where(ApiToken.id == row.id).execute()
+
+
+def token_dict(t: ApiToken) -> dict:
+    return {"id": t.id, "name": t.name, "created_at": iso(t.created_at),
+            "last_used_at": iso(t.last_used_at), "revoked_at": iso(t.revoked_at)}
 
 
 def user_for_token(token: str) -> User:

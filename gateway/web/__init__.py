@@ -40,9 +40,12 @@ User.get_id = lambda self: str(self.id)
 
 def init_app(app: Flask) -> None:
     from .api import api
+    from .api_people import people
+    from .api_sharing import sharing
 
     login_manager.init_app(app)
-    app.register_blueprint(api)
+    for blueprint in (api, people, sharing):
+        app.register_blueprint(blueprint)
 
     @app.errorhandler(GatewayError)
     def _gateway_error(e: GatewayError):

@@ -1,49 +1,15 @@
 """The JSON REST API, /api/v1. Thin: parse, call a service, serialise."""
 from __future__ import annotations
 
-from functools import wraps
+from flask import Blueprint, Response, jsonify, request, send_file
 
-from flask import Blueprint, Response, current_app, jsonify, request, send_file
-from flask_login import current_user
-
-from .. import data, environments, job_templates, jobs, runs
+from .. import data, environments, job_templates, jobs, licenses, runs
 from ..blobs import BlobStore
-from ..charging import hours, license_usage
-from ..errors import Unauthorized, ValidationError
+from ..charging import license_usage
 from ..validation import get_int
+from .common import authenticated, body, created, ctx, user
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
-
-
-def ctx():
-    return current_app.extensions["gateway"]
-
-
-def body() -> dict:
-    payload = request.get_json(silent=True)
-    if payload is None:
-        raise ValidationError("the request body must be a JSON object", None)
-    if not isinstance(payload, dict):
-        raise ValidationError("the request body must be a JSON object", None)
-    return payload
-
-
-def authenticated(view):
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        if not current_user or not current_user.is_authenticated:
-            raise Unauthorized("authentication required: send 'Authorization: Bearer <token>'")
-        return view(*args, **kwargs)
-    return wrapper
-
-
-def user():
-    # The real model behind flask-login's proxy, for peewee queries.
-    return current_user._get_current_object()
-
-
-def created(payload: dict):
-    return jsonify(payload), 201
 
 
 # --- settings ---------------------------------------------------------------
@@ -56,15 +22,21 @@ def machine_types():
 
 @api.get("/licenses")
 @authenticated
-def licenses():
+def list_licenses():
     usage = license_usage()
-    out = []
-    for lic in ctx().config.licenses.values():
-        cpu_s, gpu_s = usage.get(lic.name, (0, 0))
-        out.append({"name": lic.name, "slurm_account": lic.slurm_account,
-                    "description": lic.description, "cpu_hours": hours(cpu_s),
-                    "gpu_hours": hours(gpu_s), "cpu_seconds": cpu_s, "gpu_seconds": gpu_s})
-    return jsonify(out)
+    return jsonify([licenses.license_dict(lic, usage) for lic in licenses.list_licenses(ctx(), user())])
+
+
+@api.get("/licenses/<name>")
+@authenticated
+def get_license(name):
+    return jsonify(licenses.license_dict(licenses.get_license(ctx(), user(), name)))
+
+
+@api.get("/licenses/<name>/usage")
+@authenticated
+def license_usage_report(name):
+    return jsonify(licenses.usage_report(ctx(), user(), name))
 
 
 # --- environments -----------------------------------------------------------
@@ -108,13 +80,14 @@ def list_environment_versions(name):
 @authenticated
 def create_template():
     tpl = job_templates.create_template(user(), body())
-    return created(job_templates.template_dict(tpl))
+    return created(job_templates.template_dict(tpl, user=user()))
 
 
 @api.get("/templates")
 @authenticated
 def list_templates():
-    return jsonify([job_templates.template_dict(t) for t in job_templates.list_templates(user())])
+    me = user()
+    return jsonify([job_templates.template_dict(t, user=me) for t in job_templates.list_templates(me)])
 
 
 @api.get("/templates/<ref>")
@@ -122,7 +95,14 @@ def list_templates():
 def get_template(ref):
     tpl = job_templates.find_template(user(), ref)
     version = job_templates.get_version(tpl, request.args.get("version"))
-    return jsonify(job_templates.template_dict(tpl, version))
+    return jsonify(job_templates.template_dict(tpl, version, user=user()))
+
+
+@api.patch("/templates/<ref>")
+@authenticated
+def update_template_settings(ref):
+    tpl = job_templates.update_settings(user(), job_templates.find_template(user(), ref), body())
+    return jsonify(job_templates.template_dict(tpl, user=user()))
 
 
 @api.put("/templates/<ref>")
@@ -130,7 +110,7 @@ def get_template(ref):
 def update_template(ref):
     tpl = job_templates.find_template(user(), ref)
     tv = job_templates.update_template(user(), tpl, body())
-    return jsonify(job_templates.template_dict(tpl, tv))
+    return jsonify(job_templates.template_dict(tpl, tv, user=user()))
 
 
 @api.post("/templates/<ref>/files")
@@ -141,7 +121,7 @@ def add_template_files(ref):
     uploads += [(f.filename, f.read()) for key, f in request.files.items(multi=True) if key != "files"]
     tv = job_templates.add_files(user(), tpl, uploads, BlobStore(ctx().config.store_root),
                                  ctx().config.max_upload_mb * 2**20)
-    return created(job_templates.template_dict(tpl, tv))
+    return created(job_templates.template_dict(tpl, tv, user=user()))
 
 
 @api.post("/templates/<ref>/preview")
@@ -167,7 +147,8 @@ def list_jobs():
     page = get_int(dict(args), "page", default=1, minimum=1)
     per_page = get_int(dict(args), "per_page", default=50, minimum=1, maximum=jobs.MAX_PER_PAGE)
     rows, total = jobs.list_jobs(user(), status=args.get("status"), template=args.get("template"),
-                                 project=args.get("project"), page=page, per_page=per_page)
+                                 project=args.get("project"), tag=args.get("tag"), page=page,
+                                 per_page=per_page)
     return jsonify({"jobs": [jobs.job_dict(j) for j in rows], "page": page,
                     "per_page": per_page, "total": total})
 

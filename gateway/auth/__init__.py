@@ -1,0 +1,1 @@
+"""Logging people in: LDAP (ldap3) and local accounts; both end in a User row."""

@@ -1,0 +1,60 @@
+"""One login path for the API, the CLI and the portal: LDAP first, then local accounts."""
+from __future__ import annotations
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..config import Config
+from ..db import database, utcnow
+from ..errors import Unauthorized, ValidationError
+from ..models import Team, TeamMember, User
+from .ldap import BAD_CREDENTIALS, LdapPerson, authenticate
+
+
+def set_local_password(user: User, password: str) -> None:
+    if not isinstance(password, str) or len(password) < 8:
+        raise ValidationError("must be at least 8 characters", "password")
+    user.password_hash = generate_password_hash(password)
+    user.save()
+
+
+def _sync_ldap_user(person: LdapPerson) -> User:
+    """Create or refresh the gateway user and their LDAP teams (exactly the directory's)."""
+    with database.atomic():
+        user = User.get_or_none(User.username == person.username)
+        if user is None:
+            user = User.create(username=person.username, source="ldap")
+        elif user.source != "ldap":
+            raise Unauthorized(f"{person.username!r} is a local account; log in with its local password",
+                               "username")
+        user.display_name = person.display_name
+        user.email = person.email
+        user.uid_number, user.gid_number = person.uid_number, person.gid_number
+        user.last_login_at = utcnow()
+        user.save()
+        teams = []
+        for name in person.groups:
+            team = Team.get_or_none(Team.name == name) or Team.create(name=name, source="ldap")
+            teams.append(team.id)
+        ldap_teams = Team.select(Team.id).where(Team.source == "ldap")
+        TeamMember.delete().where(TeamMember.user == user, TeamMember.team.in_(ldap_teams),
+                                  TeamMember.team.not_in(teams or [-1])).execute()
+        for team_id in teams:
+            TeamMember.insert(team=team_id, user=user).on_conflict_ignore().execute()
+    return user
+
+
+def login(config: Config, username, password) -> User:
+    """Check credentials; return the user. Errors name the field; nothing is half-done."""
+    if not isinstance(username, str) or not username.strip():
+        raise Unauthorized("a username is required", "username")
+    if not isinstance(password, str) or password == "":
+        raise Unauthorized("a password is required", "password")
+    local = User.get_or_none(User.username == username.strip())
+    if local is not None and local.source == "local":
+        if local.password_hash and check_password_hash(local.password_hash, password):
+            User.update(last_login_at=utcnow()).where(User.id == local.id).execute()
+            return local
+        raise Unauthorized(BAD_CREDENTIALS, "password")
+    if not config.ldap.enabled:
+        raise Unauthorized(BAD_CREDENTIALS, "username")
+    return _sync_ldap_user(authenticate(config.ldap, username, password))

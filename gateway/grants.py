@@ -1,0 +1,94 @@
+"""Manage Access: grant and revoke roles on an object to people and teams."""
+from __future__ import annotations
+
+from . import access
+from .access import ROLE_NAMES, Role
+from .db import database, iso
+from .errors import Forbidden, ValidationError
+from .models import Grant, Team, User
+from .validation import require_dict
+
+
+def _principal(body: dict) -> tuple[User | None, Team | None]:
+    user_name, team_name = body.get("user"), body.get("team")
+    if bool(user_name) == bool(team_name):
+        raise ValidationError("give exactly one of 'user' or 'team'", "user")
+    if user_name:
+        if not isinstance(user_name, str):
+            raise ValidationError("must be a user name", "user")
+        user = User.get_or_none(User.username == user_name)
+        if user is None:
+            raise ValidationError(f"unknown user {user_name!r}", "user")
+        return user, None
+    if not isinstance(team_name, str):
+        raise ValidationError("must be a team name", "team")
+    team = Team.get_or_none(Team.name == team_name)
+    if team is None:
+        raise ValidationError(f"unknown team {team_name!r}", "team")
+    return None, team
+
+
+def _grant_query(kind: str, key: str, user: User | None, team: Team | None):
+    return Grant.select().where(
+        Grant.kind == kind, Grant.object_key == key,
+        (Grant.user == user) if user else Grant.user.is_null(),
+        (Grant.team == team) if team else Grant.team.is_null())
+
+
+def list_access(actor: User, obj) -> list[dict]:
+    kind = access.KIND_OF[type(obj).__name__]
+    access.require(actor, f"{kind}.view", obj, kind)
+    rows = (Grant.select(Grant, User, Team).join(User, on=(Grant.user == User.id), join_type="LEFT OUTER")
+            .switch(Grant).join(Team, on=(Grant.team == Team.id), join_type="LEFT OUTER")
+            .where(Grant.kind == kind, Grant.object_key == access.object_key(obj))
+            .order_by(Grant.id))
+    out = []
+    owner = getattr(obj, "owner", None)
+    if owner is not None:
+        out.append({"user": owner.username, "team": None, "role": "owner", "source": "creator"})
+    for g in rows:
+        out.append({"user": g.user.username if g.user_id else None,
+                    "team": g.team.name if g.team_id else None, "role": g.role,
+                    "source": "grant", "created_at": iso(g.created_at)})
+    return out
+
+
+def grant(actor: User, obj, body: dict) -> dict:
+    require_dict(body)
+    kind = access.KIND_OF[type(obj).__name__]
+    access.require(actor, f"{kind}.manage_access", obj, kind)
+    role_name = body.get("role")
+    if role_name not in ROLE_NAMES:
+        raise ValidationError(f"must be one of {list(ROLE_NAMES)}", "role")
+    role = ROLE_NAMES[role_name]
+    if role == Role.OWNER and access.role_of(actor, obj) != Role.OWNER:
+        raise Forbidden("only an owner may make someone an owner", "role")
+    user, team = _principal(body)
+    key = access.object_key(obj)
+    with database.atomic():
+        existing = _grant_query(kind, key, user, team).first()
+        if existing is not None and ROLE_NAMES[existing.role] == Role.OWNER \
+                and access.role_of(actor, obj) != Role.OWNER:
+            raise Forbidden("only an owner may change an owner's role", "role")
+        if existing is None:
+            Grant.create(kind=kind, object_key=key, user=user, team=team, role=role_name,
+                         granted_by=actor)
+        else:
+            Grant.update(role=role_name, granted_by=actor).where(Grant.id == existing.id).execute()
+    access.forget_grants(actor)
+    return {"user": user.username if user else None, "team": team.name if team else None,
+            "role": role_name}
+
+
+def revoke(actor: User, obj, body: dict) -> None:
+    require_dict(body)
+    kind = access.KIND_OF[type(obj).__name__]
+    access.require(actor, f"{kind}.manage_access", obj, kind)
+    user, team = _principal(body)
+    existing = _grant_query(kind, access.object_key(obj), user, team).first()
+    if existing is None:
+        raise ValidationError("has no grant on this object", "user" if user else "team")
+    if ROLE_NAMES[existing.role] == Role.OWNER and access.role_of(actor, obj) != Role.OWNER:
+        raise Forbidden("only an owner may remove an owner", "role")
+    existing.delete_instance()
+    access.forget_grants(actor)

@@ -1,0 +1,122 @@
+"""Tags and comments on jobs, with the product's rules (F20, F21).
+
+Tags: before a job starts only the person who ran it may tag it; once it has started,
+Members and up of its data may add, rename and delete tags. Anyone who may see the job
+sees its tags. Comments: Members and up read and add them; each person edits or
+deletes only their own, whatever their role.
+"""
+from __future__ import annotations
+
+import re
+
+from peewee import IntegrityError
+
+from . import access
+from .db import database, iso, utcnow
+from .errors import Conflict, Forbidden, NotFound, ValidationError
+from .models import Comment, Job, Tag, User
+
+TAG_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+MAX_COMMENT = 10_000
+
+
+def has_started(job: Job) -> bool:
+    return job.started_at is not None or job.status not in ("Pending",)
+
+
+def check_tag_name(name, field: str = "name") -> str:
+    if not isinstance(name, str) or not TAG_RE.match(name.strip() or "\x00"):
+        raise ValidationError("a tag is 1-64 printable characters", field)
+    return name.strip()
+
+
+def require_tagging(user: User, job: Job) -> None:
+    if not has_started(job):
+        if job.user_id != user.id:
+            raise Forbidden("before a job starts, only the person who ran it may tag it", "job")
+        return
+    access.require(user, "job.tag", job, "job")
+
+
+def list_tags(job: Job) -> list[str]:
+    return [t.name for t in job.tags.order_by(Tag.name)]
+
+
+def add_tag(user: User, job: Job, name) -> list[str]:
+    require_tagging(user, job)
+    name = check_tag_name(name)
+    try:
+        with database.atomic():
+            Tag.create(job=job, name=name, created_by=user)
+    except IntegrityError:
+        raise Conflict(f"job {job.id} already has the tag {name!r}", "name") from None
+    return list_tags(job)
+
+
+def rename_tag(user: User, job: Job, old: str, new) -> list[str]:
+    require_tagging(user, job)
+    new = check_tag_name(new)
+    tag = Tag.get_or_none(Tag.job == job, Tag.name == old)
+    if tag is None:
+        raise NotFound(f"job {job.id} has no tag {old!r}", "tag")
+    try:
+        with database.atomic():
+            Tag.update(name=new).where(Tag.id == tag.id).execute()
+    except IntegrityError:
+        raise Conflict(f"job {job.id} already has the tag {new!r}", "name") from None
+    return list_tags(job)
+
+
+def delete_tag(user: User, job: Job, name: str) -> list[str]:
+    require_tagging(user, job)
+    if not Tag.delete().where(Tag.job == job, Tag.name == name).execute():
+        raise NotFound(f"job {job.id} has no tag {name!r}", "tag")
+    return list_tags(job)
+
+
+def _comment_body(body) -> str:
+    if not isinstance(body, dict) or not isinstance(body.get("body"), str) or not body["body"].strip():
+        raise ValidationError("a comment needs a non-empty 'body'", "body")
+    if len(body["body"]) > MAX_COMMENT:
+        raise ValidationError(f"is longer than {MAX_COMMENT} characters", "body")
+    return body["body"]
+
+
+def list_comments(user: User, job: Job) -> list[Comment]:
+    access.require(user, "job.comment", job, "job")
+    return list(job.comments.order_by(Comment.id))
+
+
+def add_comment(user: User, job: Job, body) -> Comment:
+    access.require(user, "job.comment", job, "job")
+    return Comment.create(job=job, author=user, body=_comment_body(body))
+
+
+def _own_comment(user: User, job: Job, comment_id) -> Comment:
+    access.require(user, "job.comment", job, "job")
+    try:
+        comment = Comment.get_or_none(Comment.id == int(comment_id), Comment.job == job)
+    except (TypeError, ValueError):
+        comment = None
+    if comment is None:
+        raise NotFound(f"job {job.id} has no comment {comment_id}", "comment")
+    if comment.author_id != user.id:
+        raise Forbidden("only its author may change or delete a comment", "comment")
+    return comment
+
+
+def edit_comment(user: User, job: Job, comment_id, body) -> Comment:
+    comment = _own_comment(user, job, comment_id)
+    comment.body = _comment_body(body)
+    comment.updated_at = utcnow()
+    comment.save()
+    return comment
+
+
+def delete_comment(user: User, job: Job, comment_id) -> None:
+    _own_comment(user, job, comment_id).delete_instance()
+
+
+def comment_dict(c: Comment) -> dict:
+    return {"id": c.id, "author": c.author.username, "body": c.body,
+            "created_at": iso(c.created_at), "updated_at": iso(c.updated_at)}

@@ -1,0 +1,48 @@
+"""Licences: who may charge them, and their usage (totals, per person, per template)."""
+from __future__ import annotations
+
+from peewee import fn
+
+from . import access
+from .charging import hours, license_usage
+from .config import License
+from .context import Context
+from .errors import NotFound
+from .models import Job, Template, User
+
+
+def get_license(ctx: Context, user: User, name: str) -> License:
+    lic = ctx.config.license(name)
+    if lic is None or not access.can(user, "license.view", lic):
+        raise NotFound(f"license {name!r} not found", "license")
+    return lic
+
+
+def list_licenses(ctx: Context, user: User) -> list[License]:
+    return [lic for lic in ctx.config.licenses.values() if access.can(user, "license.view", lic)]
+
+
+def license_dict(lic: License, usage: dict[str, tuple[int, int]] | None = None) -> dict:
+    cpu_s, gpu_s = (usage if usage is not None else license_usage()).get(lic.name, (0, 0))
+    return {"name": lic.name, "slurm_account": lic.slurm_account, "description": lic.description,
+            "sponsor": lic.sponsor or None, "cpu_hours": hours(cpu_s), "gpu_hours": hours(gpu_s),
+            "cpu_seconds": cpu_s, "gpu_seconds": gpu_s}
+
+
+def _rows(query) -> list[dict]:
+    return [{"name": name or "(plain sbatch)", "jobs": n, "cpu_seconds": int(c or 0),
+             "gpu_seconds": int(g or 0), "cpu_hours": hours(int(c or 0)), "gpu_hours": hours(int(g or 0))}
+            for name, n, c, g in query.tuples()]
+
+
+def usage_report(ctx: Context, user: User, name: str) -> dict:
+    """All usage of a licence, per person and per template: for its sponsor (and admins)."""
+    lic = get_license(ctx, user, name)
+    access.require(user, "license.view_all_usage", lic, "license")
+    base = (fn.COUNT(Job.id), fn.SUM(Job.cpu_seconds), fn.SUM(Job.gpu_seconds))
+    by_user = (Job.select(User.username, *base).join(User).where(Job.license == lic.name)
+               .group_by(User.username).order_by(User.username))
+    by_template = (Job.select(Template.name, *base)
+                   .join(Template, join_type="LEFT OUTER", on=(Job.template == Template.id))
+                   .where(Job.license == lic.name).group_by(Template.name).order_by(Template.name))
+    return {**license_dict(lic), "by_user": _rows(by_user), "by_template": _rows(by_template)}

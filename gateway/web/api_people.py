@@ -1,0 +1,127 @@
+"""API for people: login, tokens, teams, and Manage Access on every kind of object."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from flask_login import login_user, logout_user
+
+from .. import data, environments, grants, job_templates, licenses, users
+from ..auth.login import login
+from ..models import Team, TeamMember, User
+from .common import authenticated, body, created, ctx, user
+
+people = Blueprint("api_people", __name__, url_prefix="/api/v1")
+
+
+def _me(u: User) -> dict:
+    teams = [t.name for t in Team.select(Team.name).join(TeamMember).where(TeamMember.user == u)
+             .order_by(Team.name)]
+    return {"username": u.username, "display_name": u.display_name, "email": u.email,
+            "is_admin": u.is_admin, "source": u.source, "uid_number": u.uid_number, "teams": teams}
+
+
+@people.post("/auth/login")
+def session_login():
+    """Username and password (LDAP or local) -> a session cookie (the portal's way in)."""
+    payload = body()
+    u = login(ctx().config, payload.get("username"), payload.get("password"))
+    login_user(u)
+    return jsonify(_me(u))
+
+
+@people.post("/auth/logout")
+def session_logout():
+    logout_user()
+    return jsonify({"ok": True})
+
+
+@people.post("/auth/token")
+def token_login():
+    """Username and password -> a new API token (what `gateway login` uses)."""
+    payload = body()
+    u = login(ctx().config, payload.get("username"), payload.get("password"))
+    name = payload.get("name") if isinstance(payload.get("name"), str) else "login"
+    return created({"token": users.create_token(u, name[:100]), "user": _me(u)})
+
+
+@people.get("/me")
+@authenticated
+def me():
+    return jsonify(_me(user()))
+
+
+@people.get("/tokens")
+@authenticated
+def list_tokens():
+    return jsonify([users.token_dict(t) for t in users.list_tokens(user())])
+
+
+@people.post("/tokens")
+@authenticated
+def create_token():
+    payload = request.get_json(silent=True) or {}
+    name = payload.get("name") if isinstance(payload.get("name"), str) else ""
+    token = users.create_token(user(), name[:100])
+    return created({"token": token, **users.token_dict(users.list_tokens(user())[-1])})
+
+
+@people.delete("/tokens/<token_id>")
+@authenticated
+def revoke_token(token_id):
+    users.revoke_token(user(), token_id)
+    return jsonify({"ok": True})
+
+
+@people.get("/teams")
+@authenticated
+def list_teams():
+    u = user()
+    query = Team.select().order_by(Team.name)
+    if not u.is_admin:
+        query = query.join(TeamMember).where(TeamMember.user == u)
+    return jsonify([{"name": t.name, "source": t.source,
+                     "members": [m.user.username for m in t.members]} for t in query])
+
+
+# --- Manage Access: GET lists, POST {user|team, role} grants, DELETE {user|team} revokes --
+
+def _access(obj):
+    if request.method == "GET":
+        return jsonify(grants.list_access(user(), obj))
+    payload = body() if request.method == "POST" else (request.get_json(silent=True) or dict(request.args))
+    if request.method == "POST":
+        return created(grants.grant(user(), obj, payload))
+    grants.revoke(user(), obj, payload)
+    return jsonify({"ok": True})
+
+
+METHODS = ["GET", "POST", "DELETE"]
+
+
+@people.route("/templates/<ref>/access", methods=METHODS)
+@authenticated
+def template_access(ref):
+    return _access(job_templates.find_template(user(), ref))
+
+
+@people.route("/projects/<project>/access", methods=METHODS)
+@authenticated
+def project_access(project):
+    return _access(data.get_project(user(), project))
+
+
+@people.route("/projects/<project>/experiments/<experiment>/access", methods=METHODS)
+@authenticated
+def experiment_access(project, experiment):
+    return _access(data.get_experiment(user(), project, experiment))
+
+
+@people.route("/environments/<name>/access", methods=METHODS)
+@authenticated
+def environment_access(name):
+    return _access(environments.get_environment(user(), name))
+
+
+@people.route("/licenses/<name>/access", methods=METHODS)
+@authenticated
+def license_access(name):
+    return _access(licenses.get_license(ctx(), user(), name))
