@@ -1,6 +1,8 @@
 """Manage Access: grant and revoke roles on an object to people and teams."""
 from __future__ import annotations
 
+from peewee import JOIN
+
 from . import access
 from .access import ROLE_NAMES, Role
 from .db import database, iso
@@ -38,8 +40,8 @@ def _grant_query(kind: str, key: str, user: User | None, team: Team | None):
 def list_access(actor: User, obj) -> list[dict]:
     kind = access.KIND_OF[type(obj).__name__]
     access.require(actor, f"{kind}.view", obj, kind)
-    rows = (Grant.select(Grant, User, Team).join(User, on=(Grant.user == User.id), join_type="LEFT OUTER")
-            .switch(Grant).join(Team, on=(Grant.team == Team.id), join_type="LEFT OUTER")
+    rows = (Grant.select(Grant, User, Team).join(User, on=(Grant.user == User.id), join_type=JOIN.LEFT_OUTER)
+            .switch(Grant).join(Team, on=(Grant.team == Team.id), join_type=JOIN.LEFT_OUTER)
             .where(Grant.kind == kind, Grant.object_key == access.object_key(obj))
             .order_by(Grant.id))
     out = []

@@ -1,7 +1,7 @@
 """Licences: who may charge them, and their usage (totals, per person, per template)."""
 from __future__ import annotations
 
-from peewee import fn
+from peewee import JOIN, fn
 
 from . import access
 from .charging import hours, license_usage
@@ -43,6 +43,6 @@ def usage_report(ctx: Context, user: User, name: str) -> dict:
     by_user = (Job.select(User.username, *base).join(User).where(Job.license == lic.name)
                .group_by(User.username).order_by(User.username))
     by_template = (Job.select(Template.name, *base)
-                   .join(Template, join_type="LEFT OUTER", on=(Job.template == Template.id))
+                   .join(Template, join_type=JOIN.LEFT_OUTER, on=(Job.template == Template.id))
                    .where(Job.license == lic.name).group_by(Template.name).order_by(Template.name))
     return {**license_dict(lic), "by_user": _rows(by_user), "by_template": _rows(by_template)}

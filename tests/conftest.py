@@ -116,6 +116,8 @@ slurm_account = "test_lab"
 [[licenses]]
 name = "other-lab"
 slurm_account = "test_other"
+sponsor = "alice"
+members = ["team:bio-team"]
 
 [[licenses]]
 name = "no-such-account"
@@ -152,6 +154,8 @@ class Gateway:
         self.token = create_token(self.admin, "tests")
         self.alice = add_user("alice")
         self.alice_token = create_token(self.alice, "tests")
+        self.bob = add_user("bob")
+        self.bob_token = create_token(self.bob, "tests")
 
     def headers(self, token: str | None = None) -> dict:
         return {"Authorization": f"Bearer {token or self.token}"}

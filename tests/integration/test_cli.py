@@ -102,10 +102,10 @@ def test_admin_commands(gw):
         return subprocess.run([sys.executable, "-m", "gateway.cli", *args], env=env,
                               capture_output=True, text=True)
     assert "up to date" in run("db", "upgrade").stdout
-    assert run("users", "add", "bob").returncode == 0
-    dup = run("users", "add", "bob")
+    assert run("users", "add", "dora").returncode == 0
+    dup = run("users", "add", "dora")
     assert dup.returncode != 0 and "already exists" in dup.stderr
-    token = run("tokens", "create", "bob").stdout.strip()
+    token = run("tokens", "create", "dora").stdout.strip()
     assert token.startswith("gw_")
     r = gw.client.get("/api/v1/licenses", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
