@@ -73,6 +73,46 @@ def users_add(username, admin, config_path):
     click.echo(f"user {user.username} created" + (" (admin)" if admin else ""))
 
 
+@users.command("passwd")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input")
+@click.option("--config", "config_path", default=None)
+def users_passwd(username, password_stdin, config_path):
+    """Set the password of a local account (LDAP people use their directory password)."""
+    from .auth.login import set_local_password
+    from .users import get_user
+
+    _setup(config_path)
+    user = _fail_on_gateway_error(get_user, username)
+    if user.source != "local":
+        raise click.ClickException(f"{username} is an LDAP account; its password lives in the directory")
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else \
+        click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    _fail_on_gateway_error(set_local_password, user, password)
+    click.echo(f"password of {username} set")
+
+
+@main.group()
+def teams():
+    """Local teams (LDAP groups become teams by themselves at login)."""
+
+
+@teams.command("add")
+@click.argument("name")
+@click.option("--member", "members", multiple=True, help="A user name; repeat for more")
+@click.option("--config", "config_path", default=None)
+def teams_add(name, members, config_path):
+    from .models import Team, TeamMember
+    from .users import get_user
+
+    _setup(config_path)
+    people = [_fail_on_gateway_error(get_user, m) for m in members]
+    team = Team.get_or_none(Team.name == name) or Team.create(name=name, source="local")
+    for person in people:
+        TeamMember.insert(team=team, user=person).on_conflict_ignore().execute()
+    click.echo(f"team {name}: {', '.join(m.user.username for m in team.members) or 'no members'}")
+
+
 @main.group()
 def tokens():
     """API tokens."""

@@ -79,7 +79,17 @@ scratch_root = "/var/tmp/slurm-scratch"
 default_time_minutes = 10
 poll_interval_seconds = 1
 command_timeout_seconds = 20
+submit_as_user = true
 {extra}
+
+[ldap]
+url = "ldap://127.0.0.1:3389"
+tls = "starttls"
+ca_file = "/var/lib/gateway-dev/ldap/tls/ca.pem"
+bind_dn = "cn=gateway-svc,ou=services,dc=gateway,dc=test"
+bind_password_file = "/var/lib/gateway-dev/ldap/service-password"
+user_base = "ou=people,dc=gateway,dc=test"
+group_base = "ou=groups,dc=gateway,dc=test"
 
 [[machine_types]]
 name = "small"

@@ -47,7 +47,9 @@ def _server(s: LdapSettings) -> ldap3.Server:
 
 
 def _connect(s: LdapSettings, dn: str | None, password: str | None) -> ldap3.Connection:
-    conn = ldap3.Connection(_server(s), user=dn, password=password, receive_timeout=s.timeout_seconds,
+    # ldap3 packs receive_timeout into a socket option: it must be a whole number.
+    conn = ldap3.Connection(_server(s), user=dn, password=password,
+                            receive_timeout=max(1, int(s.timeout_seconds)),
                             raise_exceptions=False, auto_bind=False)
     try:
         conn.open()

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import time
 from pathlib import Path
 
 import click
 
-from .http import ApiClient, ClientError, save_settings
+from .http import ApiClient, ClientError, save_settings, token_for_password
 
 FINAL = ("Completed", "Failed")
 
@@ -37,10 +38,19 @@ def _print_job(job: dict) -> None:
 def register(cli: click.Group) -> None:
     @cli.command("login")
     @click.option("--url", required=True, help="Gateway URL, e.g. https://gateway.example.org")
-    @click.option("--token", prompt=True, hide_input=True, help="API token")
-    def login(url, token):
-        """Save the gateway URL and your token for later commands."""
-        _call(ApiClient(url, token).get, "/licenses")
+    @click.option("--username", default=None, help="Log in with your directory account")
+    @click.option("--token", default=None, help="Use an existing API token instead")
+    def login(url, username, token):
+        """Save the gateway URL and an API token for later commands.
+
+        With --username, asks for your password and creates a token for this machine.
+        """
+        if username:
+            password = click.prompt("Password", hide_input=True)
+            token = _call(token_for_password, url, username, password, f"cli@{socket.gethostname()}")
+        elif not token:
+            token = click.prompt("API token", hide_input=True)
+        _call(ApiClient(url, token).get, "/me")
         click.echo(f"saved to {save_settings(url, token)}")
 
     @cli.command("templates")

@@ -41,6 +41,22 @@ def save_settings(url: str, token: str) -> Path:
     return CONFIG_PATH
 
 
+def token_for_password(url: str, username: str, password: str, name: str) -> str:
+    """Exchange a username and password (LDAP or local) for a new API token."""
+    try:
+        r = requests.post(url.rstrip("/") + "/api/v1/auth/token", timeout=30,
+                          json={"username": username, "password": password, "name": name})
+    except requests.ConnectionError as e:
+        raise ClientError(f"cannot reach the gateway at {url}: {e}") from e
+    if r.status_code != 201:
+        try:
+            err = r.json()
+        except ValueError:
+            raise ClientError(f"HTTP {r.status_code}: {r.text[:200]}", None, r.status_code) from None
+        raise ClientError(err.get("error", r.text), err.get("field"), r.status_code)
+    return r.json()["token"]
+
+
 class ApiClient:
     def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 60.0):
         if url is None or token is None:
