@@ -43,16 +43,31 @@ def _version_fields(user: User, body: dict) -> dict[str, Any]:
     }
 
 
-def create_template(user: User, body: dict) -> Template:
+def _stored_files(uploads: list[tuple[str, bytes]], store: BlobStore | None, max_bytes: int,
+                  files: dict[str, dict] | None = None) -> list[dict]:
+    files = dict(files or {})
+    for name, data in uploads:
+        if not FILE_NAME_RE.match(name or ""):
+            raise ValidationError(f"{name!r} is not a valid file name (letters, digits, . _ -)", "files")
+        if len(data) > max_bytes:
+            raise PayloadTooLarge(f"{name} is larger than {max_bytes // 2**20} MB", "files")
+        files[name] = {"name": name, "sha256": store.put(data), "size": len(data)}
+    return sorted(files.values(), key=lambda f: f["name"])
+
+
+def create_template(user: User, body: dict, uploads: list[tuple[str, bytes]] = (),
+                    store: BlobStore | None = None, max_bytes: int = 0) -> Template:
+    """A new template (version 1), with support files if ``uploads`` are given."""
     require_dict(body)
     name = check_name(body.get("name"), "name")
     description = get_str(body, "description")
     fields = _version_fields(user, body)
+    files = _stored_files(list(uploads), store, max_bytes) if uploads else []
     with database.atomic():
         if Template.select().where(Template.name == name).exists():
             raise ValidationError(f"a template named {name!r} already exists", "name")
         tpl = Template.create(name=name, description=description, owner=user)
-        TemplateVersion.create(template=tpl, version=1, created_by=user, files=[], **fields)
+        TemplateVersion.create(template=tpl, version=1, created_by=user, files=files, **fields)
         if "public" in body or "open_source" in body:
             update_settings(user, tpl, {k: body[k] for k in ("public", "open_source") if k in body})
     return tpl
@@ -114,17 +129,22 @@ def _new_version(user: User, tpl: Template, fields: dict, files: list[dict]) -> 
     return tv
 
 
-def update_template(user: User, tpl: Template, body: dict) -> TemplateVersion:
+def update_template(user: User, tpl: Template, body: dict, uploads: list[tuple[str, bytes]] = (),
+                    store: BlobStore | None = None, max_bytes: int = 0) -> TemplateVersion:
     """Save an edit as a new version; earlier versions stay runnable."""
     require_dict(body)
     access.require(user, "template.edit", tpl, "template")
     if "name" in body and body["name"] != tpl.name:
         raise ValidationError("a template's name cannot change", "name")
     fields = _version_fields(user, body)
+    current = {f["name"]: f for f in get_version(tpl).files}
+    for name in body.get("remove_files") or []:
+        current.pop(name, None)
+    files = _stored_files(list(uploads), store, max_bytes, current)
     if "description" in body:
         tpl.description = get_str(body, "description")
         tpl.save()
-    return _new_version(user, tpl, fields, get_version(tpl).files)
+    return _new_version(user, tpl, fields, files)
 
 
 def add_files(user: User, tpl: Template, uploads: list[tuple[str, bytes]], store: BlobStore,
@@ -134,16 +154,10 @@ def add_files(user: User, tpl: Template, uploads: list[tuple[str, bytes]], store
     if not uploads:
         raise ValidationError("no files were uploaded", "files")
     current = get_version(tpl)
-    files = {f["name"]: f for f in current.files}
-    for name, data in uploads:
-        if not FILE_NAME_RE.match(name or ""):
-            raise ValidationError(f"{name!r} is not a valid file name (letters, digits, . _ -)", "files")
-        if len(data) > max_bytes:
-            raise PayloadTooLarge(f"{name} is larger than {max_bytes // 2**20} MB", "files")
-        files[name] = {"name": name, "sha256": store.put(data), "size": len(data)}
+    files = _stored_files(uploads, store, max_bytes, {f["name"]: f for f in current.files})
     fields = {k: getattr(current, k) for k in
               ("language", "script", "environment_version", "python_executable", "inputs", "outputs")}
-    return _new_version(user, tpl, fields, sorted(files.values(), key=lambda f: f["name"]))
+    return _new_version(user, tpl, fields, files)
 
 
 def update_settings(user: User, tpl: Template, body: dict) -> Template:

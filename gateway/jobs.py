@@ -4,13 +4,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from peewee import JOIN
+
 from . import access
 from .charging import hours
 from .context import Context
 from .data import resolve_inside
 from .db import iso
 from .errors import Conflict, NotFound, ValidationError
-from .models import Job, Project, Tag, Template, User
+from .models import Job, Project, Tag, Template, TemplateVersion, User
 from .sbatch_directives import parse_directives
 from .slurm.states import FINAL_STATUSES, STATUSES
 
@@ -50,7 +52,9 @@ def list_jobs(user: User, status: str | None = None, template: str | None = None
     if not 1 <= per_page <= MAX_PER_PAGE:
         raise ValidationError(f"must be between 1 and {MAX_PER_PAGE}", "per_page")
     total = query.count()
-    rows = list(query.order_by(Job.id.desc()).paginate(page, per_page))
+    # Who ran it and which version: joined here, so a page is one query, not one per row.
+    rows = list(query.select(Job, User, TemplateVersion).join(User).switch(Job)
+                .join(TemplateVersion, JOIN.LEFT_OUTER).order_by(Job.id.desc()).paginate(page, per_page))
     return rows, total
 
 

@@ -1,12 +1,15 @@
 """Licences: who may charge them, and their usage (totals, per person, per template)."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from peewee import JOIN, fn
 
 from . import access
 from .charging import hours, license_usage
 from .config import License
 from .context import Context
+from .db import utcnow
 from .errors import NotFound
 from .models import Job, Template, User
 
@@ -35,14 +38,25 @@ def _rows(query) -> list[dict]:
             for name, n, c, g in query.tuples()]
 
 
-def usage_report(ctx: Context, user: User, name: str) -> dict:
-    """All usage of a licence, per person and per template: for its sponsor (and admins)."""
+def usage_report(ctx: Context, user: User, name: str, mine: bool = False, days: int = 30) -> dict:
+    """Usage of a licence per person, per template and per day. All of it for its
+    sponsor (and admins); with ``mine``, only the asking member's own jobs."""
     lic = get_license(ctx, user, name)
-    access.require(user, "license.view_all_usage", lic, "license")
+    if not mine:
+        access.require(user, "license.view_all_usage", lic, "license")
+    cond = Job.license == lic.name
+    if mine:
+        cond &= Job.user == user
     base = (fn.COUNT(Job.id), fn.SUM(Job.cpu_seconds), fn.SUM(Job.gpu_seconds))
-    by_user = (Job.select(User.username, *base).join(User).where(Job.license == lic.name)
+    by_user = (Job.select(User.username, *base).join(User).where(cond)
                .group_by(User.username).order_by(User.username))
     by_template = (Job.select(Template.name, *base)
                    .join(Template, join_type=JOIN.LEFT_OUTER, on=(Job.template == Template.id))
-                   .where(Job.license == lic.name).group_by(Template.name).order_by(Template.name))
-    return {**license_dict(lic), "by_user": _rows(by_user), "by_template": _rows(by_template)}
+                   .where(cond).group_by(Template.name).order_by(Template.name))
+    since = utcnow() - timedelta(days=days)
+    day = fn.date(Job.submitted_at)
+    by_day = (Job.select(day, *base).where(cond & (Job.submitted_at >= since))
+              .group_by(day).order_by(day))
+    return {**license_dict(lic), "scope": "mine" if mine else "all",
+            "by_user": _rows(by_user), "by_template": _rows(by_template),
+            "by_day": [{**r, "day": str(r["name"])} for r in _rows(by_day)]}

@@ -21,7 +21,7 @@ from . import data, job_templates
 from .charging import charge_seconds
 from .context import Context
 from .db import database, utcnow
-from .errors import SlurmUnavailable
+from .errors import SlurmError, SlurmUnavailable
 from .inputs import parse_outputs_file
 from .jobs import job_dir, list_output_files
 from .models import Job, PollerLease
@@ -112,6 +112,22 @@ def _changes(ctx: Context, job: dict, rec: SlurmJob) -> dict:
     return changes
 
 
+def _track_duplicate(ctx: Context, job: Job, dup: str, kept: str) -> None:
+    """sbatch may retry a request the controller took late, making a second Slurm job
+    from one submit. It is cancelled, and recorded as a job of its own so that whatever
+    it consumed before the cancel is still followed and charged, never lost."""
+    logger.warning("job %s: duplicate Slurm job %s (kept %s): cancelling and tracking it", job.id, dup, kept)
+    if not Job.select().where(Job.slurm_job_id == dup).exists():
+        data_ = {k: v for k, v in job.__data__.items() if k != "id"}
+        data_.update(slurm_job_id=dup, submitted_at=job.submitted_at,
+                     reason=f"duplicate of job {job.id}, made by sbatch retrying; cancelled")
+        Job.create(**data_)
+    try:
+        ctx.slurm.cancel(dup, user=job.unix_user or None)
+    except SlurmError as e:
+        logger.warning("could not cancel duplicate Slurm job %s: %s", dup, e.message)
+
+
 def reconcile_unconfirmed(ctx: Context, result: TickResult) -> None:
     """Jobs whose sbatch timed out: adopt the Slurm job if one was made, else fail them.
 
@@ -127,10 +143,13 @@ def reconcile_unconfirmed(ctx: Context, result: TickResult) -> None:
     since = min(j.submitted_at for j in rows) - timedelta(minutes=1)
     found = ctx.slurm.find_by_names(sorted(names), since)
     for name, job in names.items():
-        if name in found:
-            Job.update(slurm_job_id=found[name], reason="").where(
+        if found.get(name):
+            first, *extra = found[name]
+            Job.update(slurm_job_id=first, reason="").where(
                 Job.id == job.id, Job.slurm_job_id.is_null()).execute()
             result.adopted.append(job.id)
+            for dup in extra:
+                _track_duplicate(ctx, job, dup, first)
         elif job.submitted_at < now - timedelta(seconds=UNCONFIRMED_GIVE_UP_S):
             Job.update(status=FAILED, finalized=True,
                        reason="not submitted: Slurm never recorded the job").where(

@@ -46,14 +46,16 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @contextmanager
-def serve_in_background(env: dict | None = None, log=subprocess.DEVNULL, timeout: float = 20):
-    """`gateway serve` (one worker, no poller) on a free loopback port; yields its URL.
+def serve_in_background(env: dict | None = None, log=subprocess.DEVNULL, timeout: float = 20,
+                        poller: bool = False):
+    """`gateway serve` (one worker) on a free loopback port; yields its URL.
 
     For the tests and benchmarks, which need a real HTTP server next to them.
     """
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--bind",
-                             f"127.0.0.1:{port}", "--workers", "1", "--no-poller"],
+                             f"127.0.0.1:{port}", "--workers", "1",
+                             "--poller" if poller else "--no-poller"],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     try:

@@ -199,7 +199,8 @@ class Gateway:
 
     def run(self, template, machine_type="small", license="test-lab", inputs=None, expect=201,
             token=None, **extra):
-        body = {"project": "proj", "experiment": "exp", "machine_type": machine_type,
+        body = {"project": extra.pop("project", "proj"), "experiment": extra.pop("experiment", "exp"),
+                "machine_type": machine_type,
                 "license": license, "software_disk_gb": 1, "inputs": inputs or {}, **extra}
         return self.ok("POST", f"/templates/{template}/runs", expect, token=token, json=body)
 

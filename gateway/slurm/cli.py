@@ -204,19 +204,21 @@ class CliSlurm:
         ], what="sacct")
         return parse_sacct(out)
 
-    def find_by_names(self, names: list[str], since: datetime) -> dict[str, str]:
-        """Job name -> Slurm job id, for jobs submitted since ``since`` (naive UTC)."""
+    def find_by_names(self, names: list[str], since: datetime) -> dict[str, list[str]]:
+        """Job name -> Slurm job ids (oldest first), for jobs submitted since ``since``
+        (naive UTC)."""
         if not names:
             return {}
         start = since.replace(tzinfo=UTC).astimezone().strftime("%Y-%m-%dT%H:%M:%S")
         out = self._run([self._cmd("sacct"), "-X", "-n", "-P", f"--delimiter={SEP}", "-a",
                          "-o", "JobIDRaw,JobName", "-S", start, "--name", ",".join(names)],
                         what="sacct")
-        found: dict[str, str] = {}
+        found: dict[str, list[str]] = {}
         for line in out.splitlines():
             job_id, _, name = line.partition(SEP)
-            found.setdefault(name, job_id)  # the first (oldest) one Slurm recorded
-        return found
+            if job_id not in found.setdefault(name, []):
+                found[name].append(job_id)
+        return {name: sorted(ids, key=int) for name, ids in found.items()}
 
     def queue(self, job_ids: list[str]) -> dict[str, SlurmJob]:
         if not job_ids:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, render_template, request
 from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from ..errors import GatewayError, Unauthorized
@@ -38,17 +39,49 @@ User.is_anonymous = property(lambda self: False)
 User.get_id = lambda self: str(self.id)
 
 
+csrf = CSRFProtect()
+
+
+def _dt(value) -> str:
+    """A timestamp (datetime or the API's ISO text) as the pages show it, in UTC."""
+    if not value:
+        return "—"
+    if isinstance(value, str):
+        return value.replace("T", " ").rstrip("Z")[:16] + " UTC"
+    return value.strftime("%Y-%m-%d %H:%M") + " UTC"
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
 def init_app(app: Flask) -> None:
     from .api import api
     from .api_people import people
     from .api_sharing import sharing
+    from .portal import portal
 
     login_manager.init_app(app)
+    login_manager.login_view = "portal.login"
+    # Forms carry a CSRF token; the API is exempt from the form check because it
+    # authenticates with bearer tokens, and checks the header itself when a browser
+    # session calls it (see web.common.authenticated).
+    csrf.init_app(app)
     for blueprint in (api, people, sharing):
+        csrf.exempt(blueprint)
         app.register_blueprint(blueprint)
+    app.register_blueprint(portal)
+    app.jinja_env.filters["dt"] = _dt
+    app.jinja_env.filters["nonempty"] = lambda m: {k: v for k, v in m.items() if v}
+
+    def _page(code: int, title: str, message: str):
+        return render_template("error.html", code=code, title=title, message=message), code
 
     @app.errorhandler(GatewayError)
     def _gateway_error(e: GatewayError):
+        if not _is_api():
+            titles = {401: "Please log in", 403: "Not allowed", 404: "Not found", 503: "Unavailable"}
+            return _page(e.status, titles.get(e.status, "Cannot do that"), e.message)
         body = e.to_dict()
         if getattr(e, "job_id", None) is not None:
             body["job_id"] = e.job_id
@@ -62,6 +95,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(e: HTTPException):
+        if not _is_api():
+            return _page(e.code or 500, e.name, e.description or e.name)
         response = jsonify({"error": e.description or e.name, "field": None})
         response.status_code = e.code or 500
         return response
@@ -69,5 +104,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):
         logger.exception("unhandled error on %s %s", request.method, request.path)
+        if not _is_api():
+            return _page(500, "Something went wrong",
+                         "The administrator can find the details in the gateway's log.")
         return jsonify({"error": "internal error; the administrator can find details in the log",
                         "field": None}), 500

@@ -5,8 +5,10 @@ from functools import wraps
 
 from flask import current_app, jsonify, request
 from flask_login import current_user
+from flask_wtf.csrf import validate_csrf
+from wtforms.validators import ValidationError as WTFValidationError
 
-from ..errors import Unauthorized, ValidationError
+from ..errors import Forbidden, Unauthorized, ValidationError
 
 
 def ctx():
@@ -27,6 +29,12 @@ def authenticated(view):
     def wrapper(*args, **kwargs):
         if not current_user or not current_user.is_authenticated:
             raise Unauthorized("authentication required: send 'Authorization: Bearer <token>'")
+        if request.method not in ("GET", "HEAD", "OPTIONS") and "Authorization" not in request.headers:
+            # A browser session (cookie) changing something: it must prove it is our page.
+            try:
+                validate_csrf(request.headers.get("X-CSRFToken", ""))
+            except WTFValidationError:
+                raise Forbidden("missing or wrong X-CSRFToken header for a session request") from None
         return view(*args, **kwargs)
     return wrapper
 

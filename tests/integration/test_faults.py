@@ -207,8 +207,14 @@ def test_sbatch_without_answer_is_adopted_or_failed_never_lost(gw_sqlite, monkey
     name = slurm_job_name(Job.get_by_id(job_id))
     names = subprocess.run(["sacct", "-X", "-n", "-P", "-a", "-S", "now-1hour", "--name", name,
                             "-o", "JobIDRaw"], capture_output=True, text=True, check=True).stdout.split()
-    if names:  # Slurm took the request: adopted, run and charged once
-        assert names == [job["slurm_job_id"]] and job["status"] == "Completed"
+    if names:  # Slurm took the request: the first is adopted, run and charged once
+        assert names[0] == job["slurm_job_id"] and job["status"] == "Completed"
         assert job["cpu_seconds"] == int(gw.sacct(job["slurm_job_id"], "CPUTimeRAW")["CPUTimeRAW"])
+        for dup in names[1:]:  # a duplicate made by sbatch retrying: cancelled, tracked, charged
+            twin = Job.get(Job.slurm_job_id == dup)
+            assert "duplicate of job" in twin.reason and twin.license == job["license"]
+            gw.wait(twin.id)
+            acct = gw.sacct(dup, "State,CPUTimeRAW")
+            assert Job.get_by_id(twin.id).cpu_seconds == int(acct["CPUTimeRAW"])
     else:
         assert job["status"] == "Failed" and "never recorded" in job["reason"]

@@ -1,0 +1,54 @@
+"""Sign in and out (LDAP or local account), and the person's API tokens."""
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import login_user, logout_user
+
+from ... import users
+from ...auth.login import login
+from ...errors import GatewayError
+from . import portal
+from .common import ctx, login_required, me
+
+
+def _safe_next(target: str | None) -> str:
+    # Only same-site paths: a crafted ?next= must not send people elsewhere.
+    if target and not urlparse(target).netloc and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("portal.jobs")
+
+
+@portal.route("/login", methods=["GET", "POST"], endpoint="login")
+def login_page():
+    error, username = None, ""
+    if request.method == "POST":
+        username = request.form.get("username", "")
+        try:
+            user = login(ctx().config, username, request.form.get("password", ""))
+        except GatewayError as e:
+            error = e.message
+        else:
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("login.html", error=error, username=username), (401 if error else 200)
+
+
+@portal.post("/logout")
+def logout():
+    logout_user()
+    return redirect(url_for("portal.login"))
+
+
+@portal.route("/tokens", methods=["GET", "POST"])
+@login_required
+def tokens():
+    new_token = None
+    if request.method == "POST":
+        if request.form.get("revoke"):
+            users.revoke_token(me(), request.form["revoke"])
+            flash("Token revoked.")
+            return redirect(url_for("portal.tokens"))
+        new_token = users.create_token(me(), request.form.get("name", "")[:100])
+    return render_template("tokens.html", tokens=users.list_tokens(me()), new_token=new_token)
