@@ -52,7 +52,8 @@ def seed(n: int):
     with database.atomic():
         for k in range(0, n, 2000):
             Job.insert_many(rows[k:k + 2000]).execute()
-        Tag.insert_many([{"job": j, "name": "ref", "created_by": admin.id} for j in range(1, n, 97)]).execute()
+        tags = [{"job": j, "name": "ref", "created_by": admin.id} for j in range(1, n, 97)]
+        Tag.insert_many(tags).execute()
     return admin, member
 
 
