@@ -2,10 +2,10 @@
 a project with raw data. Idempotent: running it again only prints a new token."""
 from __future__ import annotations
 
-from . import data, environments, job_templates
+from . import data, environments, grants, job_templates
 from .blobs import BlobStore
 from .context import Context
-from .models import Environment, Experiment, Project, Template, User
+from .models import Environment, Experiment, Grant, Project, Team, Template, User
 from .users import add_user, create_token
 
 BASH_SCRIPT = """\
@@ -70,8 +70,18 @@ def load_demo(ctx: Context) -> str:
             "outputs": [{"name": "OUT_MEAN", "description": "Arithmetic mean"},
                         {"name": "OUT_COUNT", "description": "How many numbers"}],
         })
+    for name in ("line-count", "mean-value"):
+        tpl = Template.get(Template.name == name)
+        if not tpl.public:
+            job_templates.update_settings(user, tpl, {"public": True, "open_source": True})
     project = Project.get_or_none(Project.name == "demo") or data.create_project(
         ctx.config, user, {"name": "demo"})
+    # Everyone in the directory's all-staff group works on the demo project (the team
+    # exists before anyone logged in, so the grant can be made now).
+    team = Team.get_or_none(Team.name == "all-staff") or Team.create(name="all-staff", source="ldap")
+    if not Grant.select().where(Grant.kind == "project", Grant.object_key == str(project.id),
+                                Grant.team == team).exists():
+        grants.grant(user, project, {"team": team.name, "role": "member"})
     exp = Experiment.get_or_none(Experiment.project == project, Experiment.name == "exp1") or \
         data.create_experiment(ctx.config, user, project, {"name": "exp1"})
     raw = data.experiment_dir(ctx.config, exp) / "raw"

@@ -231,6 +231,17 @@ class Gateway:
             self.database.close()
 
 
+@pytest.fixture
+def fresh_database_url(run_base):
+    """A function giving an empty database's URL for a backend ("sqlite" or "postgres")."""
+    def make(backend: str) -> str:
+        if backend == "postgres":
+            _reset_postgres(PG_URL)
+            return PG_URL
+        return f"sqlite:///{run_base}/db-{uuid.uuid4().hex[:8]}.db"
+    return make
+
+
 @pytest.fixture(params=BACKENDS)
 def gw(request, run_base, slurm_up):
     backend = request.param
