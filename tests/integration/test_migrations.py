@@ -1,22 +1,15 @@
 """Migrations apply on a database that already holds data, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import uuid
-
 import pytest
-from conftest import PG_URL, _reset_postgres
 
 from gateway.db import bind, database
 from gateway.migrate import pending, router, upgrade
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_upgrade_keeps_existing_data(backend, run_base):
-    if backend == "postgres":
-        _reset_postgres(PG_URL)
-        bind(PG_URL)
-    else:
-        bind(f"sqlite:///{run_base}/mig-{uuid.uuid4().hex[:6]}.db")
+def test_upgrade_keeps_existing_data(backend, fresh_database_url):
+    bind(fresh_database_url(backend))
     first = router().todo[0]
     assert upgrade(first) == [first]
     db = database.obj
