@@ -15,6 +15,7 @@ from . import access
 from .db import database, iso, utcnow
 from .errors import Conflict, Forbidden, NotFound, ValidationError
 from .models import Comment, Job, Tag, User
+from .validation import by_id
 
 TAG_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
 MAX_COMMENT = 10_000
@@ -94,10 +95,7 @@ def add_comment(user: User, job: Job, body) -> Comment:
 
 def _own_comment(user: User, job: Job, comment_id) -> Comment:
     access.require(user, "job.comment", job, "job")
-    try:
-        comment = Comment.get_or_none(Comment.id == int(comment_id), Comment.job == job)
-    except (TypeError, ValueError):
-        comment = None
+    comment = by_id(Comment, comment_id, Comment.job == job)
     if comment is None:
         raise NotFound(f"job {job.id} has no comment {comment_id}", "comment")
     if comment.author_id != user.id:

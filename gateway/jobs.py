@@ -15,16 +15,14 @@ from .errors import Conflict, NotFound, ValidationError
 from .models import Job, Project, Tag, Template, TemplateVersion, User
 from .sbatch_directives import parse_directives
 from .slurm.states import FINAL_STATUSES, STATUSES
+from .validation import by_id
 
 MAX_PER_PAGE = 500
 LOG_CHUNK = 1 << 20
 
 
 def get_job(user: User, job_id) -> Job:
-    try:
-        job = Job.get_or_none(Job.id == int(job_id))
-    except (TypeError, ValueError):
-        job = None
+    job = by_id(Job, job_id)
     if job is None or not access.can(user, "job.view", job):
         raise NotFound(f"job {job_id} not found", "job")
     return job

@@ -119,7 +119,9 @@ def _track_duplicate(ctx: Context, job: Job, dup: str, kept: str) -> None:
     logger.warning("job %s: duplicate Slurm job %s (kept %s): cancelling and tracking it", job.id, dup, kept)
     if not Job.select().where(Job.slurm_job_id == dup).exists():
         data_ = {k: v for k, v in job.__data__.items() if k != "id"}
+        # The name keeps the explanation: the reason is rewritten once Slurm reports the cancel.
         data_.update(slurm_job_id=dup, submitted_at=job.submitted_at,
+                     name=f"{job.name} (duplicate of job {job.id})"[:128],
                      reason=f"duplicate of job {job.id}, made by sbatch retrying; cancelled")
         Job.create(**data_)
     try:

@@ -13,7 +13,7 @@ from . import access
 from .db import iso, utcnow
 from .errors import Forbidden, GatewayError, NotFound
 from .models import Job, ShareLink, User
-from .validation import get_int
+from .validation import by_id, get_int
 
 MAX_HOURS = 24 * 365
 
@@ -42,10 +42,7 @@ def list_links(user: User, job: Job) -> list[ShareLink]:
 
 def revoke(user: User, job: Job, link_id) -> None:
     access.require(user, "job.share", job, "job")
-    try:
-        link = ShareLink.get_or_none(ShareLink.id == int(link_id), ShareLink.job == job)
-    except (TypeError, ValueError):
-        link = None
+    link = by_id(ShareLink, link_id, ShareLink.job == job)
     if link is None:
         raise NotFound(f"job {job.id} has no share link {link_id}", "link")
     if link.created_by_id != user.id and not access.can(user, "job.manage_shares", job):

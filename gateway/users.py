@@ -8,6 +8,7 @@ import secrets
 from .db import iso, utcnow
 from .errors import Conflict, NotFound, Unauthorized, ValidationError
 from .models import ApiToken, User
+from .validation import by_id
 
 USERNAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,63}$")
 TOKEN_PREFIX = "gw_"
@@ -44,10 +45,7 @@ def list_tokens(user: User) -> list[ApiToken]:
 
 
 def revoke_token(user: User, token_id) -> None:
-    try:
-        row = ApiToken.get_or_none(ApiToken.id == int(token_id), ApiToken.user == user)
-    except (TypeError, ValueError):
-        row = None
+    row = by_id(ApiToken, token_id, ApiToken.user == user)
     if row is None:
         raise NotFound(f"you have no token {token_id}", "token")
     if row.revoked_at is None:

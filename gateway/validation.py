@@ -62,6 +62,15 @@ def get_int(body: dict, key: str, field: str | None = None, *, required: bool = 
     return value
 
 
+def by_id(model, value, *conditions):
+    """``model`` row with id ``value`` (text from a URL) matching ``conditions``, or None."""
+    try:
+        key = int(value)
+    except (TypeError, ValueError):
+        return None
+    return model.get_or_none(model.id == key, *conditions)
+
+
 def require_dict(body: Any, field: str | None = None) -> dict:
     if not isinstance(body, dict):
         raise ValidationError("must be a JSON object", field)

@@ -212,9 +212,10 @@ def test_sbatch_without_answer_is_adopted_or_failed_never_lost(gw_sqlite, monkey
         assert job["cpu_seconds"] == int(gw.sacct(job["slurm_job_id"], "CPUTimeRAW")["CPUTimeRAW"])
         for dup in names[1:]:  # a duplicate made by sbatch retrying: cancelled, tracked, charged
             twin = Job.get(Job.slurm_job_id == dup)
-            assert "duplicate of job" in twin.reason and twin.license == job["license"]
-            gw.wait(twin.id)
+            assert f"duplicate of job {job_id}" in twin.name and twin.license == job["license"]
+            done = gw.wait(twin.id)
             acct = gw.sacct(dup, "State,CPUTimeRAW")
-            assert Job.get_by_id(twin.id).cpu_seconds == int(acct["CPUTimeRAW"])
+            assert acct["State"].startswith("CANCELLED") and done["status"] == "Failed"
+            assert done["cpu_seconds"] == int(acct["CPUTimeRAW"])
     else:
         assert job["status"] == "Failed" and "never recorded" in job["reason"]
