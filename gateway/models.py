@@ -146,6 +146,8 @@ class Job(BaseModel):
     slurm_account = pw.CharField(max_length=64)
     # The Unix user the job runs as ("" = the gateway's own).
     unix_user = pw.CharField(max_length=64, default="")
+    # sbatch timed out: Slurm may hold this job, or (sbatch retried) more than one.
+    unconfirmed_submit = pw.BooleanField(default=False)
     machine_type = pw.CharField(max_length=64, default="")
     partition = pw.CharField(max_length=64, default="")
     software_disk_gb = pw.IntegerField(default=0)

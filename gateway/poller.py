@@ -118,7 +118,7 @@ def _track_duplicate(ctx: Context, job: Job, dup: str, kept: str) -> None:
     it consumed before the cancel is still followed and charged, never lost."""
     logger.warning("job %s: duplicate Slurm job %s (kept %s): cancelling and tracking it", job.id, dup, kept)
     if not Job.select().where(Job.slurm_job_id == dup).exists():
-        data_ = {k: v for k, v in job.__data__.items() if k != "id"}
+        data_ = {k: v for k, v in job.__data__.items() if k not in ("id", "unconfirmed_submit")}
         # The name keeps the explanation: the reason is rewritten once Slurm reports the cancel.
         data_.update(slurm_job_id=dup, submitted_at=job.submitted_at,
                      name=f"{job.name} (duplicate of job {job.id})"[:128],
@@ -137,22 +137,33 @@ def reconcile_unconfirmed(ctx: Context, result: TickResult) -> None:
     jobs exist, so normal ticks stay at one Slurm call.
     """
     now = utcnow()
-    rows = list(Job.select().where(Job.slurm_job_id.is_null(), Job.finalized == False,
-                                   Job.submitted_at < now - timedelta(seconds=UNCONFIRMED_GRACE_S)))
+    # Unadopted ones past the grace, and adopted ones still young: a duplicate that
+    # sbatch's retry made can reach accounting after the first job did.
+    rows = list(Job.select().where(
+        Job.unconfirmed_submit == True,  # noqa: E712
+        Job.submitted_at > now - timedelta(seconds=UNCONFIRMED_GIVE_UP_S + UNCONFIRMED_GRACE_S),
+        (Job.slurm_job_id.is_null(False)) | (
+            (Job.finalized == False) & (Job.submitted_at < now - timedelta(seconds=UNCONFIRMED_GRACE_S))),
+    ))
     if not rows:
         return
     names = {slurm_job_name(j): j for j in rows}
     since = min(j.submitted_at for j in rows) - timedelta(minutes=1)
     found = ctx.slurm.find_by_names(sorted(names), since)
+    tracked = {j for (j,) in Job.select(Job.slurm_job_id).where(
+        Job.slurm_job_id.in_([i for ids in found.values() for i in ids])).tuples()}
     for name, job in names.items():
-        if found.get(name):
-            first, *extra = found[name]
-            Job.update(slurm_job_id=first, reason="").where(
+        ids = found.get(name, [])
+        if job.slurm_job_id is None and ids:
+            Job.update(slurm_job_id=ids[0], reason="").where(
                 Job.id == job.id, Job.slurm_job_id.is_null()).execute()
+            job.slurm_job_id = ids[0]
+            tracked.add(ids[0])
             result.adopted.append(job.id)
-            for dup in extra:
-                _track_duplicate(ctx, job, dup, first)
-        elif job.submitted_at < now - timedelta(seconds=UNCONFIRMED_GIVE_UP_S):
+        for dup in ids:
+            if dup not in tracked:
+                _track_duplicate(ctx, job, dup, job.slurm_job_id)
+        if job.slurm_job_id is None and job.submitted_at < now - timedelta(seconds=UNCONFIRMED_GIVE_UP_S):
             Job.update(status=FAILED, finalized=True,
                        reason="not submitted: Slurm never recorded the job").where(
                 Job.id == job.id, Job.slurm_job_id.is_null()).execute()

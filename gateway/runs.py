@@ -191,7 +191,8 @@ def _submit(ctx: Context, job: Job, script: str, options: tuple[str, ...] = (),
     except SlurmNoAnswer as e:
         # Slurm may have queued it before the time-out: the poller looks for the job by
         # its name and either adopts it or marks it not submitted. Never resubmit.
-        Job.update(reason=f"{UNCONFIRMED}: {e.message}").where(Job.id == job.id).execute()
+        Job.update(reason=f"{UNCONFIRMED}: {e.message}", unconfirmed_submit=True).where(
+            Job.id == job.id).execute()
         e.message = (f"job {job.id}: {e.message}; the gateway will check whether Slurm "
                      f"accepted it (see the job's status)")
         e.job_id = job.id

@@ -211,7 +211,11 @@ def test_sbatch_without_answer_is_adopted_or_failed_never_lost(gw_sqlite, monkey
         assert names[0] == job["slurm_job_id"] and job["status"] == "Completed"
         assert job["cpu_seconds"] == int(gw.sacct(job["slurm_job_id"], "CPUTimeRAW")["CPUTimeRAW"])
         for dup in names[1:]:  # a duplicate made by sbatch retrying: cancelled, tracked, charged
-            twin = Job.get(Job.slurm_job_id == dup)
+            deadline = time.monotonic() + 60
+            while (twin := Job.get_or_none(Job.slurm_job_id == dup)) is None:
+                assert time.monotonic() < deadline, f"duplicate Slurm job {dup} was never tracked"
+                gw.tick()
+                time.sleep(0.5)
             assert f"duplicate of job {job_id}" in twin.name and twin.license == job["license"]
             done = gw.wait(twin.id)
             acct = gw.sacct(dup, "State,CPUTimeRAW")
