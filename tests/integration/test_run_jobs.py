@@ -126,8 +126,8 @@ def test_gpu_machine_type_gets_gres_and_is_charged_gpu_hours(gw):
     tpl = gw.template(script='echo "gpus=$JOB_GPUS"; sleep 3\n')
     job = gw.wait(gw.run(tpl["id"], machine_type="gpu2")["id"])
     assert job["status"] == "Completed"
-    acct = gw.sacct(job["slurm_job_id"], "AllocTRES,ElapsedRaw,CPUTimeRAW,Partition")
-    assert "gres/gpu=2" in acct["AllocTRES"] and acct["Partition"] == "gpu"
+    acct = gw.sacct(job["slurm_job_id"], "AllocTRES,ElapsedRaw,CPUTimeRAW")
+    assert "gres/gpu=2" in acct["AllocTRES"] and job["partition"] == "gpu"
     assert job["alloc_gpus"] == 2 and job["alloc_cpus"] == 2
     assert job["gpu_seconds"] == 2 * int(acct["ElapsedRaw"]) > 0
     assert job["cpu_seconds"] == int(acct["CPUTimeRAW"])
