@@ -60,6 +60,14 @@ class RunPlan:
     tags: list[str]
 
 
+def _capped(max_minutes: int, limit: int) -> int:
+    """A wall-time limit, refused above the site's ceiling (never more than 72 h)."""
+    if limit > max_minutes:
+        raise ValidationError(f"must be at most {max_minutes} minutes ({max_minutes // 60} hours)",
+                              "time_limit_minutes")
+    return limit
+
+
 def _settings(ctx: Context, user: User, body: dict) -> tuple[MachineType, License, int, int]:
     cfg = ctx.config
     mt_name = get_str(body, "machine_type", required=True, max_len=64)
@@ -70,10 +78,7 @@ def _settings(ctx: Context, user: User, body: dict) -> tuple[MachineType, Licens
     lic = license_for(ctx, user, get_str(body, "license", required=True, max_len=64))
     disk = get_int(body, "software_disk_gb", default=10, minimum=1, maximum=MAX_SOFTWARE_DISK_GB)
     limit = get_int(body, "time_limit_minutes", default=cfg.slurm.default_time_minutes, minimum=1)
-    if limit > cfg.slurm.max_time_minutes:
-        raise ValidationError(f"must be at most {cfg.slurm.max_time_minutes} minutes "
-                              f"({cfg.slurm.max_time_minutes // 60} hours)", "time_limit_minutes")
-    return mt, lic, disk, limit
+    return mt, lic, disk, _capped(cfg.slurm.max_time_minutes, limit)
 
 
 def license_for(ctx: Context, user: User, name: str, field: str = "license") -> License:
@@ -247,9 +252,7 @@ def submit_script(ctx: Context, user: User, body: dict) -> Job:
     if limit is None:
         limit = (parse_time_limit(directives["time"], "script")
                  if directives.get("time") else cfg.default_time_minutes)
-    if limit > cfg.max_time_minutes:
-        raise ValidationError(f"must be at most {cfg.max_time_minutes} minutes "
-                              f"({cfg.max_time_minutes // 60} hours)", "time_limit_minutes")
+    limit = _capped(cfg.max_time_minutes, limit)
     partition = get_str(body, "partition", max_len=64) or directives.get("partition", "")
     name = get_str(body, "job_name", max_len=100) or directives.get("job-name", "") or "sbatch"
     name = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100]

@@ -7,7 +7,7 @@ from .. import data, environments, job_templates, jobs, licenses, runs
 from ..blobs import BlobStore
 from ..charging import license_usage
 from ..validation import get_int
-from .common import authenticated, body, created, ctx, user
+from .common import authenticated, body, created, ctx, log_response, user
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -176,14 +176,7 @@ def get_job_script(job_id):
 @api.get("/jobs/<job_id>/log")
 @authenticated
 def get_job_log(job_id):
-    job = jobs.get_job(user(), job_id)
-    offset = get_int(dict(request.args), "offset", default=0, minimum=0)
-    chunk, next_offset = jobs.read_log(ctx(), job, offset)
-    response = Response(chunk, mimetype="text/plain")
-    response.headers["X-Log-Offset"] = str(next_offset)
-    response.headers["X-Job-Status"] = job.status
-    response.headers["X-Job-Finalized"] = "true" if job.finalized else "false"
-    return response
+    return log_response(jobs.get_job(user(), job_id))
 
 
 @api.get("/jobs/<job_id>/files/<path:relative>")

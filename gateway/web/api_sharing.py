@@ -1,11 +1,10 @@
 """API for working together on jobs: tags, comments, share links, and the public view."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request, send_file
+from flask import Blueprint, jsonify, request, send_file
 
 from .. import job_notes, jobs, share_links
-from ..validation import get_int
-from .common import authenticated, body, created, ctx, user
+from .common import authenticated, body, created, ctx, log_response, user
 
 sharing = Blueprint("api_sharing", __name__, url_prefix="/api/v1")
 
@@ -93,12 +92,7 @@ def shared_job(token):
 
 @sharing.get("/shared/<token>/log")
 def shared_log(token):
-    job = share_links.job_for_token(token)
-    offset = get_int(dict(request.args), "offset", default=0, minimum=0)
-    chunk, next_offset = jobs.read_log(ctx(), job, offset)
-    response = Response(chunk, mimetype="text/plain")
-    response.headers["X-Log-Offset"] = str(next_offset)
-    return response
+    return log_response(share_links.job_for_token(token))
 
 
 @sharing.get("/shared/<token>/files/<path:relative>")

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import current_app, jsonify, request
+from flask import Response, current_app, jsonify, request
 from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
 from wtforms.validators import ValidationError as WTFValidationError
 
 from ..errors import Forbidden, Unauthorized, ValidationError
+from ..validation import get_int
 
 
 def ctx():
@@ -42,6 +43,19 @@ def authenticated(view):
 def user():
     # The real model behind flask-login's proxy, for peewee queries.
     return current_user._get_current_object()
+
+
+def log_response(job) -> Response:
+    """The job's log from ``?offset=`` on, with where to continue and whether it can grow."""
+    from .. import jobs
+
+    offset = get_int(dict(request.args), "offset", default=0, minimum=0)
+    chunk, next_offset = jobs.read_log(ctx(), job, offset)
+    response = Response(chunk, mimetype="text/plain")
+    response.headers["X-Log-Offset"] = str(next_offset)
+    response.headers["X-Job-Status"] = job.status
+    response.headers["X-Job-Finalized"] = "true" if job.finalized else "false"
+    return response
 
 
 def created(payload: dict):

@@ -42,7 +42,7 @@ def test_pages_refuse_what_the_api_refuses(gw):
                                                    "project": "proj", "experiment": "exp"})
     client, _ = session(gw, gw.bob)
     for path in (f"/templates/{tpl['id']}", f"/templates/{tpl['id']}/run", f"/jobs/{job['id']}",
-                 f"/jobs/{job['id']}/log", "/licenses/test-lab", f"/templates/{tpl['id']}/versions/1"):
+                 f"/api/v1/jobs/{job['id']}/log", "/licenses/test-lab", f"/templates/{tpl['id']}/versions/1"):
         r = client.get(path)
         assert r.status_code == 404, (path, r.status_code)
         assert "Traceback" not in r.get_data(as_text=True)

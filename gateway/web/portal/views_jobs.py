@@ -70,32 +70,7 @@ def job(job_id):
     )
 
 
-@portal.get("/jobs/<int:job_id>/status")
-@login_required
-def job_status(job_id):
-    d = jobs.job_dict(jobs.get_job(me(), job_id))
-    return jsonify({k: d[k] for k in ("status", "reason", "finalized", "cpu_hours", "gpu_hours")})
 
-
-@portal.get("/jobs/<int:job_id>/log")
-@login_required
-def job_log(job_id):
-    from flask import Response
-
-    j = jobs.get_job(me(), job_id)
-    chunk, nxt = jobs.read_log(ctx(), j, max(0, int(request.args.get("offset", 0) or 0)))
-    r = Response(chunk, mimetype="text/plain")
-    r.headers["X-Log-Offset"] = str(nxt)
-    r.headers["X-Job-Finalized"] = "true" if j.finalized else "false"
-    return r
-
-
-@portal.get("/jobs/<int:job_id>/files/<path:relative>")
-@login_required
-def job_file(job_id, relative):
-    from flask import send_file
-
-    return send_file(jobs.output_file(ctx(), jobs.get_job(me(), job_id), relative), as_attachment=True)
 
 
 @portal.post("/jobs/<int:job_id>/act")
@@ -146,10 +121,3 @@ def shared(token):
                                message=e.message), e.status
     return render_template("shared_job.html", d=share_links.public_job_dict(j), token=token,
                            log=jobs.read_log(ctx(), j, 0)[0].decode("utf-8", "replace"))
-
-
-@portal.get("/s/<token>/files/<path:relative>")
-def shared_file(token, relative):
-    from flask import send_file
-
-    return send_file(jobs.output_file(ctx(), share_links.job_for_token(token), relative), as_attachment=True)

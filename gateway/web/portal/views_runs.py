@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
-from ... import access, data, job_templates, jobs, licenses, runs
+from ... import access, job_templates, jobs, licenses, runs
 from ...charging import license_usage
 from ...errors import GatewayError
 from ...models import Experiment, Project
@@ -79,13 +79,3 @@ def run_job(template_id):
         max_minutes=ctx().config.slurm.max_time_minutes,
         default_minutes=ctx().config.slurm.default_time_minutes,
     ), (400 if error else 200)
-
-
-@portal.get("/browse/<project>/<experiment>")
-@login_required
-def browse(project, experiment):
-    """The data tree for the run form's browser (same rules as the API)."""
-    from flask import jsonify
-
-    exp = data.get_experiment(me(), project, experiment)
-    return jsonify(data.list_files(ctx().config, me(), exp, request.args.get("path", "")))

@@ -100,7 +100,8 @@ function setupRunForm(form) {
   const expSelect = document.getElementById("experiment");
   expSelect.addEventListener("change", () => {
     const [p, e] = expSelect.value.split("/");
-    browser.dataset.url = browser.dataset.base.replace("/P/E", `/${encodeURIComponent(p)}/${encodeURIComponent(e)}`);
+    browser.dataset.url = browser.dataset.base.replace("/projects/P/experiments/E/",
+      `/projects/${encodeURIComponent(p)}/experiments/${encodeURIComponent(e)}/`);
     target.value = ""; show("");
   });
   const show = async (path) => {
