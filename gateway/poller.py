@@ -12,7 +12,7 @@ import atexit
 import logging
 import os
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from peewee import IntegrityError
@@ -26,7 +26,7 @@ from .inputs import parse_outputs_file
 from .jobs import job_dir, list_output_files
 from .models import Job, PollerLease
 from .runs import slurm_job_name
-from .slurm.client import SlurmJob
+from .slurm.client import SlurmClient, SlurmJob
 from .slurm.states import COMPLETED, FAILED, classify
 
 logger = logging.getLogger(__name__)
@@ -169,6 +169,34 @@ def reconcile_unconfirmed(ctx: Context, result: TickResult) -> None:
                 Job.id == job.id, Job.slurm_job_id.is_null()).execute()
 
 
+def _lacks_pending_reason(rec: SlurmJob) -> bool:
+    return rec.state.split(" ")[0] == "PENDING" and rec.reason in ("", "None")
+
+
+def read_records(slurm: SlurmClient, ids: list[str]) -> dict[str, SlurmJob]:
+    """Accounting records for ``ids``, completed from the controller in one ``squeue``.
+
+    squeue is asked (once, for all of them) about the jobs accounting does not know
+    yet and about pending jobs whose accounting record has no reason: Slurm 24.11's
+    sacct shows ``None`` for a held job that squeue calls ``JobHeldUser``. Charges
+    still come from the accounting record; only its reason is taken from squeue.
+    """
+    records = slurm.accounting(ids)
+    missing = [i for i in ids if i not in records]
+    no_reason = [i for i in ids if i in records and _lacks_pending_reason(records[i])]
+    if not missing and not no_reason:
+        return records
+    queued = slurm.queue(missing + no_reason)
+    for i in missing:
+        if i in queued:
+            records[i] = queued[i]
+    for i in no_reason:
+        q = queued.get(i)
+        if q is not None and q.reason not in ("", "None"):
+            records[i] = replace(records[i], reason=q.reason)
+    return records
+
+
 def tick(ctx: Context) -> TickResult:
     """One sync of every unfinished job with Slurm. Raises SlurmUnavailable untouched.
 
@@ -184,11 +212,7 @@ def tick(ctx: Context) -> TickResult:
     result.unfinished = len(jobs)
     if not jobs:
         return result
-    ids = [j["slurm_job_id"] for j in jobs]
-    records = ctx.slurm.accounting(ids)
-    missing = [i for i in ids if i not in records]
-    if missing:
-        records.update(ctx.slurm.queue(missing))
+    records = read_records(ctx.slurm, [j["slurm_job_id"] for j in jobs])
     pending_writes = []
     for job in jobs:
         rec = records.get(job["slurm_job_id"])

@@ -37,11 +37,34 @@ class LdapPerson:
     groups: list[str] = field(default_factory=list)
 
 
+class VerifiedTls(ldap3.Tls):
+    """TLS whose certificate and host name are checked by Python's own ``ssl``.
+
+    ldap3 2.9 turns the context's host name check off and checks afterwards with
+    ``ssl.match_hostname``, which Python 3.12 removed; its fallback ignores
+    IP-address subjectAltNames, so ``ldaps://127.0.0.1`` failed with a valid
+    certificate. A default context with ``server_hostname`` set checks DNS names
+    and IP addresses alike, during the handshake.
+    """
+
+    def __init__(self, ca_file: str | None):
+        super().__init__(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file or None)
+
+    def context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_certs_file)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        return ctx
+
+    def wrap_socket(self, connection, do_handshake=False):  # noqa: D102 (ldap3's hook)
+        connection.socket = self.context().wrap_socket(
+            connection.socket, server_side=False, do_handshake_on_connect=do_handshake,
+            server_hostname=connection.server.host)
+
+
 def _server(s: LdapSettings) -> ldap3.Server:
     tls = None
     if s.tls != "none" or s.url.startswith("ldaps://"):
-        tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=s.ca_file or None,
-                        version=ssl.PROTOCOL_TLS_CLIENT)
+        tls = VerifiedTls(s.ca_file)
     return ldap3.Server(s.url, use_ssl=s.url.startswith("ldaps://"), tls=tls,
                         connect_timeout=s.timeout_seconds, get_info=ldap3.NONE)
 

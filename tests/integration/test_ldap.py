@@ -3,12 +3,16 @@ person who logged in (their Unix uid from the directory)."""
 from __future__ import annotations
 
 import os
+import socket
+import ssl
 import subprocess
 import sys
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 
+from gateway.auth.ldap import VerifiedTls
 from gateway.auth.login import set_local_password
 from gateway.models import Team, TeamMember, User
 
@@ -66,11 +70,53 @@ def test_unreachable_directory(gw):
     assert client.get("/api/v1/me").status_code == 401
 
 
-def test_ldaps(gw):
-    gw.ctx.config = replace(gw.config, ldap=replace(gw.config.ldap, url="ldaps://127.0.0.1:6636",
-                                                    tls="ldaps"))
+# The dev certificate names IP:127.0.0.1 and DNS:localhost: a URL with either works,
+# over LDAPS and StartTLS (Python >= 3.12 has no ssl.match_hostname; ldap3's own
+# fallback ignored IP addresses, so every login by IP answered 503 there).
+@pytest.mark.parametrize("url,tls", [
+    ("ldaps://127.0.0.1:6636", "ldaps"),
+    ("ldaps://localhost:6636", "ldaps"),
+    ("ldap://127.0.0.1:3389", "starttls"),
+    ("ldap://localhost:3389", "starttls"),
+])
+def test_tls_by_ip_address_and_by_name(gw, url, tls):
+    gw.ctx.config = replace(gw.config, ldap=replace(gw.config.ldap, url=url, tls=tls))
     _, r = login(gw, "bob", "bob-pw")
     assert r.status_code == 200 and r.json["teams"] == ["all-staff", "xray-team"], r.json
+
+
+def _handshake(ca_file, host_name):
+    """A TLS handshake with the real slapd (LDAPS port) through the gateway's TLS,
+    as if the URL had named ``host_name``."""
+    conn = SimpleNamespace(socket=socket.create_connection(("127.0.0.1", 6636), timeout=5),
+                           server=SimpleNamespace(host=host_name))
+    try:
+        VerifiedTls(ca_file).wrap_socket(conn, do_handshake=True)
+        return conn.socket.version()
+    finally:
+        conn.socket.close()
+
+
+def test_the_certificate_must_name_the_host_and_come_from_the_ca(gw):
+    ca = gw.config.ldap.ca_file
+    assert _handshake(ca, "127.0.0.1").startswith("TLSv1.")
+    assert _handshake(ca, "localhost").startswith("TLSv1.")
+    for other in ("127.0.0.2", "gateway.example.org"):
+        with pytest.raises(ssl.SSLCertVerificationError, match="mismatch|match"):
+            _handshake(ca, other)
+    with pytest.raises(ssl.SSLCertVerificationError, match="unable to get local issuer|self.signed"):
+        _handshake("/etc/ssl/certs/ca-certificates.crt", "127.0.0.1")
+
+
+def test_an_untrusted_certificate_refuses_the_login(gw):
+    """End to end: a CA that did not sign the directory's certificate gives an honest
+    503 and no session, never a login over an unverified connection."""
+    gw.ctx.config = replace(gw.config, ldap=replace(
+        gw.config.ldap, url="ldaps://127.0.0.1:6636", tls="ldaps",
+        ca_file="/etc/ssl/certs/ca-certificates.crt"))
+    client, r = login(gw, "bob", "bob-pw")
+    assert r.status_code == 503 and "certificate" in r.json["error"].lower(), r.json
+    assert client.get("/api/v1/me").status_code == 401
 
 
 def test_teams_are_refreshed_at_each_login(gw):

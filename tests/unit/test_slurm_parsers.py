@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import SlurmError
+from gateway.poller import read_records
 from gateway.slurm.cli import (
     parse_elapsed,
     parse_exit_code,
@@ -40,9 +41,39 @@ def test_sacct_records(recorded):
     assert classify(jobs["cancelled"].state).reason.startswith("cancelled")
     held = jobs["held"]
     assert held.start_time is None and held.end_time is None and held.alloc_cpus == 0
-    out = classify(held.state, pending_reason=held.reason)
-    assert out.status == PENDING and "JobHeldUser" in out.reason
     assert classify(jobs["wrap"].state, 0, 0, 0, True).status == COMPLETED
+
+
+class RecordedSlurm:
+    """Answers accounting() and queue() from one recorded directory, counting calls."""
+
+    def __init__(self, recorded):
+        self.sacct = parse_sacct((recorded / "sacct.txt").read_text())
+        self.squeue = parse_squeue((recorded / "squeue.txt").read_text())
+        self.queue_calls = []
+
+    def accounting(self, ids):
+        return {i: self.sacct[i] for i in ids if i in self.sacct}
+
+    def queue(self, ids):
+        self.queue_calls.append(list(ids))
+        return {i: self.squeue[i] for i in ids if i in self.squeue}
+
+
+def test_a_held_job_says_why_on_every_version(recorded):
+    """22.05's sacct gives the held job's reason, 24.11's says "None": the poller's
+    read then takes it from squeue, in one call with the jobs accounting lacks."""
+    slurm = RecordedSlurm(recorded)
+    held = next(j.job_id for j in slurm.sacct.values() if j.name == "held")
+    done = next(j.job_id for j in slurm.sacct.values() if j.name == "failing")
+    records = read_records(slurm, [held, done, "999999999"])
+    out = classify(records[held].state, pending_reason=records[held].reason)
+    assert out.status == PENDING and "JobHeldUser" in out.reason
+    assert records[held].source == "sacct"  # charges still come from accounting
+    assert "999999999" not in records and len(slurm.queue_calls) == 1
+    assert set(slurm.queue_calls[0]) <= {held, "999999999"}
+    if slurm.sacct[held].reason in ("", "None"):
+        assert held in slurm.queue_calls[0]
 
 
 def test_squeue_records(recorded):
