@@ -60,6 +60,13 @@ def test_a_host_with_only_loopback_is_refused_at_once():
     assert "preflight: ok" in script(DEV_CLUSTER, "preflight").stdout
 
 
+def test_install_names_the_slurm_version():
+    """Slurm 24.11's `sbatch --version` needs a slurm.conf; install asks slurmd -V."""
+    out = script(str(ROOT / "scripts" / "install")).stdout
+    version = subprocess.run(["/usr/sbin/slurmd", "-V"], capture_output=True, text=True).stdout.split()[1]
+    assert f"Slurm {version})" in out, out
+
+
 def test_dev_ldap_stop_and_start_print_no_errors():
     stop = script(DEV_LDAP, "stop")
     assert "slapd stopped" in stop.stdout and stop.stderr == "", stop.stderr
