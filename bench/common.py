@@ -31,7 +31,7 @@ def bench_gateway():
         "GATEWAY_DATA_ROOT": str(base / "data"), "GATEWAY_JOBS_ROOT": str(base / "jobs"),
         "GATEWAY_STORE_ROOT": str(base / "store"),
         "GATEWAY_DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{base}/gateway.db"),
-        "GATEWAY_SECRET_KEY": "bench",
+        "GATEWAY_SECRET_KEY": "bench-secret-not-for-production",
     })
     from gateway import config
     from gateway.context import Context

@@ -17,6 +17,11 @@ def create_app(config=None, context=None):
     app = Flask(__name__)
     app.config["SECRET_KEY"] = config.secret_key
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_mb * 2**20
+    # Session cookies: not sent on cross-site subrequests, never readable by scripts,
+    # and only over https when the gateway is served over https.
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SECURE"] = config.public_url.startswith("https://")
     app.extensions["gateway"] = ctx
     if database.obj is None or context is None:
         bind(config.database_url)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from .errors import Forbidden, NotFound
+from .errors import Conflict, Forbidden, NotFound
 
 
 class Role(IntEnum):
@@ -45,6 +45,9 @@ ACTIONS: dict[str, Role] = {
     "experiment.manage_access": Role.MANAGER,
     # Every Member, Manager and Owner of the data sees all jobs run on it (F22).
     "job.view": Role.MEMBER,
+    # A plain sbatch script is the submitter's own (a template job's rendered script is
+    # shown to whoever may see the template's configuration instead).
+    "job.view_script": Role.OWNER,
     "job.cancel": Role.MANAGER,
     "job.tag": Role.MEMBER,
     "job.comment": Role.MEMBER,
@@ -172,6 +175,14 @@ def require(user, action: str, obj, what: str = "") -> None:
     if view not in ACTIONS or not can(user, view, obj):
         raise NotFound(f"{what or kind} not found")
     raise Forbidden(f"you may not {action.split('.')[1].replace('_', ' ')} this {what or kind}")
+
+
+def name_taken(user, existing, kind: str, name: str) -> Conflict:
+    """The error for a name already in use. Names are unique site-wide, so the name
+    cannot be given twice; but only someone who may see the holder learns it exists."""
+    if can(user, f"{kind}.view", existing):
+        return Conflict(f"{kind} {name!r} already exists", "name")
+    return Conflict(f"the name {name!r} is not available: choose another", "name")
 
 
 def keys_with_role(user, kind: str, least: Role) -> list[str]:

@@ -118,6 +118,9 @@ class Config:
     machine_types: dict[str, MachineType] = field(default_factory=dict)
     licenses: dict[str, License] = field(default_factory=dict)
     max_upload_mb: int = 512
+    # A job's output folder is hostile input: listing (and copying to Processed) stops
+    # after this many entries, with a note on the job.
+    max_output_entries: int = 10_000
     source: str = "<defaults>"
 
     def machine_type(self, name: str) -> MachineType | None:
@@ -224,27 +227,53 @@ def _ldap(raw: dict) -> LdapSettings:
     return s
 
 
-def _secret(raw: dict, base: Path) -> str:
+GATEWAY_KEYS = {"data_root", "jobs_root", "store_root", "state_dir", "database_url", "secret_key",
+                "secret_key_file", "public_url", "max_upload_mb", "max_output_entries"}
+MIN_SECRET_LENGTH = 16
+
+
+def _private(p: Path, key: str) -> None:
+    """A file holding a secret must be readable by its owner only."""
+    mode = p.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError(f"{p} is readable by others (mode {mode:o}): chmod 600 it", key)
+
+
+def _secret(raw: dict, base: Path, source: Path | None) -> str:
+    """The key that signs session cookies. There is no built-in one: a gateway
+    started without a secret, or with one others can read, refuses to start."""
     if os.environ.get("GATEWAY_SECRET_KEY"):
-        return os.environ["GATEWAY_SECRET_KEY"]
-    path = raw.get("secret_key_file")
-    if not path:
-        return raw.get("secret_key", "dev-only-not-secret")
-    p = (base / path) if not os.path.isabs(path) else Path(path)
-    if not p.is_file():
-        raise ConfigError(f"file {p} does not exist", "gateway.secret_key_file")
-    try:
-        value = p.read_text().strip()
-    except OSError as e:
-        raise ConfigError(f"cannot read {p}: {e.strerror}", "gateway.secret_key_file") from e
-    if not value:
-        raise ConfigError(f"file {p} is empty", "gateway.secret_key_file")
+        value, key = os.environ["GATEWAY_SECRET_KEY"], "GATEWAY_SECRET_KEY"
+    elif raw.get("secret_key_file"):
+        path, key = raw["secret_key_file"], "gateway.secret_key_file"
+        p = (base / path) if not os.path.isabs(path) else Path(path)
+        if not p.is_file():
+            raise ConfigError(f"file {p} does not exist", key)
+        try:
+            value = p.read_text().strip()
+        except OSError as e:
+            raise ConfigError(f"cannot read {p}: {e.strerror}", key) from e
+        if not value:
+            raise ConfigError(f"file {p} is empty", key)
+        _private(p, key)
+    elif raw.get("secret_key"):
+        value, key = str(raw["secret_key"]), "gateway.secret_key"
+        if source is not None:
+            _private(source, key)  # the secret is in the config file itself
+    else:
+        raise ConfigError("no session secret: set secret_key_file (a file only the gateway "
+                          "can read) or $GATEWAY_SECRET_KEY", "gateway.secret_key_file")
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"the secret is shorter than {MIN_SECRET_LENGTH} characters", key)
     return value
 
 
 def from_dict(raw: dict, base: Path = Path("."), source: str = "<dict>") -> Config:
     """Build and validate a Config from parsed TOML; environment overrides win."""
     gw = dict(raw.get("gateway", {}))
+    unknown = set(gw) - GATEWAY_KEYS
+    if unknown:
+        raise ConfigError(f"unknown keys {sorted(unknown)}", "gateway")
     for key in ("data_root", "jobs_root", "store_root", "database_url", "public_url"):
         env = os.environ.get(f"GATEWAY_{key.upper()}")
         if env:
@@ -276,13 +305,14 @@ def from_dict(raw: dict, base: Path = Path("."), source: str = "<dict>") -> Conf
         jobs_root=path("jobs_root", state / "jobs"),
         store_root=path("store_root", state / "store"),
         database_url=gw.get("database_url") or f"sqlite:///{state / 'gateway.db'}",
-        secret_key=_secret(gw, base),
+        secret_key=_secret(gw, base, Path(source) if source != "<dict>" else None),
         public_url=gw.get("public_url", "http://127.0.0.1:8080"),
         slurm=_slurm(dict(raw.get("slurm", {}))),
         ldap=_ldap(dict(raw.get("ldap", {}))),
         machine_types=mts,
         licenses=lics,
         max_upload_mb=int(gw.get("max_upload_mb", 512)),
+        max_output_entries=int(gw.get("max_output_entries", 10_000)),
         source=source,
     )
 

@@ -11,10 +11,11 @@ import pwd
 import shutil
 from pathlib import Path
 
-from . import access
+from . import access, job_files
 from .config import Config
 from .db import iso
 from .errors import Conflict, NotFound, PayloadTooLarge, ValidationError
+from .job_paths import OUTPUT
 from .models import Experiment, Project, User
 from .validation import check_name, require_dict
 
@@ -32,8 +33,9 @@ def experiment_dir(config: Config, exp: Experiment) -> Path:
 def create_project(config: Config, user: User, body: dict) -> Project:
     require_dict(body)
     name = check_name(body.get("name"), "name")
-    if Project.select().where(Project.name == name).exists():
-        raise Conflict(f"project {name!r} already exists", "name")
+    existing = Project.get_or_none(Project.name == name)
+    if existing is not None:
+        raise access.name_taken(user, existing, "project", name)
     project = Project.create(name=name, owner=user)
     project_dir(config, name).mkdir(parents=True, exist_ok=True)
     return project
@@ -140,18 +142,21 @@ def write_file(config: Config, user: User, exp: Experiment, path: str, stream, m
     return {"path": str(target.relative_to(root)), "size": size}
 
 
-def copy_to_processed(config: Config, exp: Experiment, folder_name: str, source: Path,
-                      owner: str = "") -> Path:
-    """Copy a finished job's outputs to ``<experiment>/Processed/<folder_name>/``.
+def copy_to_processed(config: Config, exp: Experiment, folder_name: str, job_base: Path,
+                      listing: job_files.Listing, owner: str = "") -> tuple[Path, list[str]]:
+    """Copy a finished job's listed output files to ``<experiment>/Processed/<folder_name>/``.
 
-    Idempotent: a second copy (poller re-run) replaces the first instead of nesting.
-    The copy belongs to ``owner`` (the Unix user the job ran as) when the gateway can
-    give it away, so people own the results of their jobs there too.
+    Only regular files, each re-opened without following links (the job's output
+    folder is hostile input; links are not copied). Idempotent: a second copy (poller
+    re-run) replaces the first instead of nesting. The copy belongs to ``owner`` (the
+    Unix user the job ran as) when the gateway can give it away, so people own the
+    results of their jobs there too. Returns the folder and what was skipped.
     """
     dest = experiment_dir(config, exp) / PROCESSED / folder_name
     tmp = dest.with_name(f".{folder_name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp, symlinks=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    skipped = job_files.copy_files(job_base, OUTPUT, listing, tmp)
     if owner and os.geteuid() == 0:
         pw = pwd.getpwnam(owner)
         for root, dirs, files in os.walk(tmp):
@@ -160,7 +165,7 @@ def copy_to_processed(config: Config, exp: Experiment, folder_name: str, source:
     if dest.exists():
         shutil.rmtree(dest)
     os.replace(tmp, dest)
-    return dest
+    return dest, skipped
 
 
 def project_dict(p: Project) -> dict:

@@ -13,8 +13,9 @@ VERSION_RULE = "must be 1-64 letters, digits, '.', '_' or '-'"
 def create_environment(user: User, body: dict) -> Environment:
     require_dict(body)
     name = check_name(body.get("name"), "name")
-    if Environment.select().where(Environment.name == name).exists():
-        raise Conflict(f"environment {name!r} already exists", "name")
+    existing = Environment.get_or_none(Environment.name == name)
+    if existing is not None:
+        raise access.name_taken(user, existing, "environment", name)
     return Environment.create(
         name=name, owner=user,
         description=get_str(body, "description"),

@@ -42,6 +42,16 @@ class PayloadTooLarge(GatewayError):
     status = 413
 
 
+class TooManyRequests(GatewayError):
+    """Refused for now (e.g. too many failed logins); ``retry_after`` says for how long."""
+
+    status = 429
+
+    def __init__(self, message: str, field: str | None = None, retry_after: int = 60):
+        super().__init__(message, field)
+        self.retry_after = retry_after
+
+
 class SlurmError(GatewayError):
     """Slurm refused or failed a request (bad account, bad partition...)."""
 

@@ -64,8 +64,9 @@ def create_template(user: User, body: dict, uploads: list[tuple[str, bytes]] = (
     fields = _version_fields(user, body)
     files = _stored_files(list(uploads), store, max_bytes) if uploads else []
     with database.atomic():
-        if Template.select().where(Template.name == name).exists():
-            raise ValidationError(f"a template named {name!r} already exists", "name")
+        existing = Template.get_or_none(Template.name == name)
+        if existing is not None:
+            raise access.name_taken(user, existing, "template", name)
         tpl = Template.create(name=name, description=description, owner=user)
         TemplateVersion.create(template=tpl, version=1, created_by=user, files=files, **fields)
         if "public" in body or "open_source" in body:
@@ -137,6 +138,11 @@ def update_template(user: User, tpl: Template, body: dict, uploads: list[tuple[s
     if "name" in body and body["name"] != tpl.name:
         raise ValidationError("a template's name cannot change", "name")
     fields = _version_fields(user, body)
+    env = fields["environment_version"].environment
+    if tpl.public and not env.public:
+        # F12 holds on every path that changes the environment, not only PATCH public.
+        raise ValidationError(f"the template is public, so its environment must be public too; "
+                              f"{env.name!r} is not", "environment")
     current = {f["name"]: f for f in get_version(tpl).files}
     for name in body.get("remove_files") or []:
         current.pop(name, None)

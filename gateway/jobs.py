@@ -1,19 +1,18 @@
 """Reading jobs: listing, details, log, output files; and cancelling."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import BinaryIO
 
 from peewee import JOIN
 
-from . import access
+from . import access, job_files
 from .charging import hours
 from .context import Context
-from .data import resolve_inside
 from .db import iso
-from .errors import Conflict, NotFound, ValidationError
+from .errors import Conflict, Forbidden, NotFound, ValidationError
+from .job_paths import LOG, OUTPUT, JobPaths
 from .models import Job, Project, Tag, Template, TemplateVersion, User
-from .sbatch_directives import parse_directives
 from .slurm.states import FINAL_STATUSES, STATUSES
 from .validation import by_id
 
@@ -56,56 +55,52 @@ def list_jobs(user: User, status: str | None = None, template: str | None = None
     return rows, total
 
 
+def paths(ctx: Context, job: Job) -> JobPaths:
+    return JobPaths.of(ctx.config.jobs_root, job.id)
+
+
 def job_dir(ctx: Context, job: Job) -> Path:
-    return ctx.config.jobs_root / str(job.id)
-
-
-def log_path(ctx: Context, job: Job) -> Path | None:
-    """Where Slurm writes the job's log. Plain sbatch scripts may name their own file."""
-    default = job_dir(ctx, job) / "run" / "job.log"
-    if job.kind != "sbatch":
-        return default
-    script = job_dir(ctx, job) / "job.sbatch"
-    pattern = parse_directives(script.read_text()).get("output") if script.exists() else None
-    if not pattern:
-        return default
-    for key, value in (("%j", job.slurm_job_id or ""), ("%A", job.slurm_job_id or ""),
-                       ("%x", job.name), ("%u", job.user.username), ("%%", "%")):
-        pattern = pattern.replace(key, value)
-    return None if "%" in pattern or not pattern.startswith("/") else Path(pattern)
+    return paths(ctx, job).base
 
 
 def read_log(ctx: Context, job: Job, offset: int = 0) -> tuple[bytes, int]:
-    """Bytes of the log from ``offset`` (for tailing) and the offset to ask for next."""
+    """Bytes of the log from ``offset`` (for tailing) and the offset to ask for next.
+
+    Only the log the gateway placed (``run/job.log``, set on sbatch's command line
+    over anything the script says), opened without following links.
+    """
     if offset < 0:
         raise ValidationError("must not be negative", "offset")
-    path = log_path(ctx, job)
-    if path is None or not path.exists():
-        return b"", offset
-    with open(path, "rb") as f:
-        f.seek(offset)
-        chunk = f.read(LOG_CHUNK)
+    chunk = job_files.read_range(job_dir(ctx, job), LOG, offset, LOG_CHUNK)
     return chunk, offset + len(chunk)
 
 
-def output_file(ctx: Context, job: Job, relative: str) -> Path:
-    base = job_dir(ctx, job) / "output"
-    target = resolve_inside(base, relative, "path")
-    if not target.is_file():
-        raise NotFound(f"{relative!r} is not an output file of job {job.id}", "path")
-    return target
+def open_output_file(ctx: Context, job: Job, relative: str) -> BinaryIO:
+    """An open output file of the job (the caller streams and closes it)."""
+    if not isinstance(relative, str) or not relative or "\0" in relative:
+        raise ValidationError("must name an output file", "path")
+    try:
+        return job_files.open_file(job_dir(ctx, job), f"{OUTPUT}/{relative}")
+    except job_files.UnsafeJobFile:
+        raise NotFound(f"{relative!r} is not an output file of job {job.id}", "path") from None
 
 
-def list_output_files(ctx: Context, job: Job) -> list[dict]:
-    base = (job_dir(ctx, job) / "output").resolve()
-    files = []
-    for root, _dirs, names in os.walk(base):
-        for name in names:
-            p = Path(root) / name
-            if p.is_symlink() or not p.is_file():
-                continue
-            files.append({"path": str(p.relative_to(base)), "size": p.stat().st_size})
-    return sorted(files, key=lambda f: f["path"])
+def list_output_files(ctx: Context, job: Job) -> job_files.Listing:
+    return job_files.list_files(job_dir(ctx, job), OUTPUT, ctx.config.max_output_entries)
+
+
+def read_script(ctx: Context, user: User, job: Job) -> str:
+    """The script the job ran. A template job's rendered script holds the template's
+    script and its environment's set-up: only those who may see the template's
+    configuration get it; a plain sbatch script only its submitter (and admins)."""
+    if job.template_id is not None:
+        if not access.can(user, "template.view_config", job.template):
+            raise Forbidden("this job's script is not shown to you: you may not see its "
+                            "template's configuration", "job")
+    elif not access.can(user, "job.view_script", job):
+        raise Forbidden("only the person who submitted this script may read it", "job")
+    path = paths(ctx, job).script
+    return path.read_text() if path.exists() else ""
 
 
 def cancel(ctx: Context, user: User, job: Job) -> Job:
@@ -129,7 +124,7 @@ def job_dict(job: Job) -> dict:
         "status": job.status, "slurm_job_id": job.slurm_job_id, "slurm_state": job.slurm_state,
         "reason": job.reason, "exit_code": job.exit_code,
         "inputs": job.inputs, "output_variables": job.output_variables,
-        "output_files": job.output_files,
+        "output_files": job.output_files, "notes": job.notes,
         "machine_type": job.machine_type, "partition": job.partition,
         "software_disk_gb": job.software_disk_gb, "time_limit_minutes": job.time_limit_minutes,
         "license": job.license, "slurm_account": job.slurm_account,

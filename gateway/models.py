@@ -27,6 +27,22 @@ class User(BaseModel):
     last_login_at = pw.DateTimeField(null=True)
 
 
+class LoginFailure(BaseModel):
+    """One failed login, counted per ``user:<name>`` and ``addr:<client>`` key."""
+
+    key = pw.CharField(max_length=100, index=True)
+    at = pw.DateTimeField(index=True)
+
+
+class WebSession(BaseModel):
+    """A browser session; the cookie holds the id, this table only its SHA-256."""
+
+    sid_hash = pw.CharField(max_length=64, unique=True)
+    user = pw.ForeignKeyField(User, backref="web_sessions", on_delete="CASCADE")
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField(index=True)
+
+
 class Team(BaseModel):
     """A group of people; LDAP groups become teams, refreshed at each login."""
 
@@ -160,6 +176,8 @@ class Job(BaseModel):
     exit_code = pw.IntegerField(null=True)
     output_variables = JSONField(default=dict)
     output_files = JSONField(default=list)
+    # What the gateway passed over in what the job left (links, FIFOs, too many files...).
+    notes = JSONField(default=list)
     alloc_cpus = pw.IntegerField(default=0)
     alloc_gpus = pw.IntegerField(default=0)
     elapsed_seconds = pw.IntegerField(default=0)

@@ -17,17 +17,18 @@ from datetime import timedelta
 
 from peewee import IntegrityError
 
-from . import data, job_templates
+from . import data, job_files, job_templates
 from .charging import charge_seconds
 from .context import Context
 from .db import database, utcnow
 from .errors import SlurmError, SlurmUnavailable
 from .inputs import parse_outputs_file
+from .job_paths import EXIT_STATUS, LOG, OUTPUTS_FILE, JobPaths
 from .jobs import job_dir, list_output_files
 from .models import Job, PollerLease
 from .runs import slurm_job_name
 from .slurm.client import SlurmClient, SlurmJob
-from .slurm.states import COMPLETED, FAILED, classify
+from .slurm.states import COMPLETED, FAILED, classify, normalise
 
 logger = logging.getLogger(__name__)
 LEASE_NAME = "poller"
@@ -45,21 +46,19 @@ class TickResult:
     slurm_calls: int = 0
     not_found: list[int] = field(default_factory=list)
     adopted: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
 
 
-def _tail(path, size: int = 8192) -> str:
+# What the poller reads of the files a job wrote (hostile input, see job_files).
+LOG_TAIL_BYTES = 8192
+MAX_OUTPUTS_BYTES = 1 << 20
+
+
+def _read_exit_status(base) -> int | None:
+    raw = job_files.read_bytes(base, EXIT_STATUS, 64)
     try:
-        with open(path, "rb") as f:
-            f.seek(max(0, f.seek(0, 2) - size))
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-def _read_exit_status(path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
+        return int(raw.strip()) if raw is not None else None
+    except ValueError:
         return None
 
 
@@ -71,27 +70,48 @@ COLUMNS = ("id", "kind", "slurm_job_id", "template") + TRACKED  # "template" rea
 
 
 def _finish(ctx: Context, job: dict, outcome_status: str) -> dict:
-    """Collect what a finished job left behind: OUT_ values, output files, Processed copy."""
+    """Collect what a finished job left behind: OUT_ values, output files, Processed copy.
+
+    What it cannot take (links, FIFOs, devices, too many or too large) is skipped and
+    noted on the job; it never stops the job from being finalised and charged.
+    """
     row = Job.get_by_id(job["id"])
     base = job_dir(ctx, row)
-    try:
-        outputs = parse_outputs_file((base / "run" / "outputs.env").read_bytes())
-    except OSError:
-        outputs = {}  # the script set no OUT_ value, or was killed before it could
-    files = list_output_files(ctx, row)
-    if outcome_status == COMPLETED and row.experiment_id and files:
-        data.copy_to_processed(ctx.config, row.experiment, f"{row.name}-{row.id}", base / "output",
-                               owner=row.unix_user)
-    return {"output_variables": outputs, "output_files": files}
+    notes: list[str] = []
+    raw = job_files.read_bytes(base, OUTPUTS_FILE, MAX_OUTPUTS_BYTES + 1)
+    if raw is not None and len(raw) > MAX_OUTPUTS_BYTES:
+        notes.append(f"OUT_ values: more than {MAX_OUTPUTS_BYTES // 1024} KiB, only the first were read")
+        raw = raw[:MAX_OUTPUTS_BYTES].rpartition(b"\0")[0]
+    outputs = parse_outputs_file(raw) if raw else {}  # none: the script set no OUT_ value
+    listing = list_output_files(ctx, row)
+    notes += listing.skipped
+    if listing.truncated:
+        notes.append(f"output folder: more than {ctx.config.max_output_entries} entries, "
+                     f"the rest was not listed or copied")
+    if outcome_status == COMPLETED and row.experiment_id and listing.files:
+        _, skipped = data.copy_to_processed(ctx.config, row.experiment, f"{row.name}-{row.id}", base,
+                                            listing, owner=row.unix_user)
+        notes += skipped
+    if notes:
+        logger.warning("job %s: %d output note(s), e.g. %s", row.id, len(notes), notes[0])
+    return {"output_variables": outputs, "output_files": listing.files, "notes": notes[:100]}
+
+
+def started_at(rec: SlurmJob):
+    """When the job really started. For a pending job squeue's start column is Slurm's
+    expectation, not a start (accounting's Start is "Unknown" until it runs)."""
+    if rec.source == "squeue" and normalise(rec.state) == "PENDING":
+        return None
+    return rec.start_time
 
 
 def _changes(ctx: Context, job: dict, rec: SlurmJob) -> dict:
     ended = rec.end_time is not None
     script_exit, log_tail = None, ""
     if ended and job["kind"] == "template":
-        run_dir = ctx.config.jobs_root / str(job["id"]) / "run"
-        script_exit = _read_exit_status(run_dir / "exit_status")
-        log_tail = _tail(run_dir / "job.log")
+        base = JobPaths.of(ctx.config.jobs_root, job["id"]).base
+        script_exit = _read_exit_status(base)
+        log_tail = job_files.read_tail(base, LOG, LOG_TAIL_BYTES).decode("utf-8", "replace")
     outcome = classify(rec.state, rec.exit_code, rec.signal, script_exit, ended, rec.reason, log_tail)
     fields: dict = {"status": outcome.status, "slurm_state": rec.state.split(" ")[0],
                     "reason": outcome.reason, "exit_code": outcome.exit_code}
@@ -100,8 +120,8 @@ def _changes(ctx: Context, job: dict, rec: SlurmJob) -> dict:
         fields.update(elapsed_seconds=rec.elapsed_seconds, alloc_cpus=rec.alloc_cpus,
                       alloc_gpus=rec.alloc_gpus, cpu_seconds=cpu_s, gpu_seconds=gpu_s,
                       started_at=rec.start_time, ended_at=rec.end_time)
-    elif rec.start_time:
-        fields["started_at"] = rec.start_time
+    elif started_at(rec):
+        fields["started_at"] = started_at(rec)
     if outcome.final and rec.source != "sacct":
         # Charges come from accounting only: wait until it has the finished record.
         return {}
@@ -131,19 +151,25 @@ def _track_duplicate(ctx: Context, job: Job, dup: str, kept: str) -> None:
 
 
 def reconcile_unconfirmed(ctx: Context, result: TickResult) -> None:
-    """Jobs whose sbatch timed out: adopt the Slurm job if one was made, else fail them.
+    """Jobs without a Slurm id: adopt the Slurm job if one was made, else fail them.
 
-    Looked up by the unique Slurm job name the gateway gave them; only runs when such
-    jobs exist, so normal ticks stay at one Slurm call.
+    Two ways to get here: sbatch timed out (the job is marked unconfirmed), or the
+    gateway died between writing the job's row and recording the id sbatch returned
+    (the row still says "submitting"). Either way Slurm may hold the job; it is looked
+    up by the unique Slurm job name the gateway gave it. Only runs when such jobs
+    exist, so normal ticks stay at one Slurm call.
     """
     now = utcnow()
-    # Unadopted ones past the grace, and adopted ones still young: a duplicate that
-    # sbatch's retry made can reach accounting after the first job did.
+    # Longer than any sbatch call may take: a younger row may still be mid-submit.
+    grace = timedelta(seconds=max(UNCONFIRMED_GRACE_S, ctx.config.slurm.command_timeout_seconds + 15))
+    give_up = timedelta(seconds=UNCONFIRMED_GIVE_UP_S)
     rows = list(Job.select().where(
-        Job.unconfirmed_submit == True,  # noqa: E712
-        Job.submitted_at > now - timedelta(seconds=UNCONFIRMED_GIVE_UP_S + UNCONFIRMED_GRACE_S),
-        (Job.slurm_job_id.is_null(False)) | (
-            (Job.finalized == False) & (Job.submitted_at < now - timedelta(seconds=UNCONFIRMED_GRACE_S))),
+        # Not adopted yet, whatever their age (the gateway may have been down for days).
+        ((Job.slurm_job_id.is_null()) & (Job.finalized == False) & (Job.submitted_at < now - grace))  # noqa: E712
+        # Adopted unconfirmed ones while young: a duplicate that sbatch's retry made
+        # can reach accounting after the first job did.
+        | ((Job.unconfirmed_submit == True) & (Job.slurm_job_id.is_null(False))  # noqa: E712
+           & (Job.submitted_at > now - give_up - grace)),
     ))
     if not rows:
         return
@@ -157,13 +183,16 @@ def reconcile_unconfirmed(ctx: Context, result: TickResult) -> None:
         if job.slurm_job_id is None and ids:
             Job.update(slurm_job_id=ids[0], reason="").where(
                 Job.id == job.id, Job.slurm_job_id.is_null()).execute()
+            logger.warning("job %s: adopted Slurm job %s found by its name after %s", job.id, ids[0],
+                           "an unanswered sbatch" if job.unconfirmed_submit else "a gateway restart")
             job.slurm_job_id = ids[0]
             tracked.add(ids[0])
             result.adopted.append(job.id)
-        for dup in ids:
-            if dup not in tracked:
-                _track_duplicate(ctx, job, dup, job.slurm_job_id)
-        if job.slurm_job_id is None and job.submitted_at < now - timedelta(seconds=UNCONFIRMED_GIVE_UP_S):
+        if job.unconfirmed_submit:
+            for dup in ids:
+                if dup not in tracked:
+                    _track_duplicate(ctx, job, dup, job.slurm_job_id)
+        if job.slurm_job_id is None and job.submitted_at < now - give_up:
             Job.update(status=FAILED, finalized=True,
                        reason="not submitted: Slurm never recorded the job").where(
                 Job.id == job.id, Job.slurm_job_id.is_null()).execute()
@@ -219,7 +248,13 @@ def tick(ctx: Context) -> TickResult:
         if rec is None:
             result.not_found.append(job["id"])
             continue
-        changes = _changes(ctx, job, rec)
+        try:
+            changes = _changes(ctx, job, rec)
+        except Exception:
+            # One job's files never stop accounting for the others; it is retried next tick.
+            logger.exception("job %s: could not be updated from Slurm job %s", job["id"], rec.job_id)
+            result.failed.append(job["id"])
+            continue
         if changes:
             pending_writes.append((job, changes))
     with database.atomic():

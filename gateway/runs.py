@@ -5,13 +5,13 @@ its reason instead of vanishing, and a job Slurm accepted always has a row.
 """
 from __future__ import annotations
 
+import calendar
 import logging
 import os
 import pwd
 import re
 import shutil
 from dataclasses import dataclass
-from datetime import UTC
 from pathlib import Path
 
 from . import access, data, job_templates
@@ -22,10 +22,12 @@ from .db import database
 from .errors import SlurmError, SlurmNoAnswer, ValidationError
 from .inputs import coerce
 from .job_notes import check_tag_name
+from .job_paths import JobPaths
 from .jobs import job_dir
+from .jobs import paths as jobs_paths
 from .models import Experiment, Job, Tag, Template, TemplateVersion, User
 from .render import RenderRequest, render_job_script
-from .sbatch_directives import parse_directives, parse_time_limit
+from .sbatch_directives import is_heterogeneous, parse_directives, parse_time_limit
 from .slurm.client import SubmitRequest
 from .slurm.states import FAILED
 from .validation import get_int, get_str, require_dict
@@ -38,10 +40,12 @@ UNCONFIRMED = "submission unconfirmed"
 def slurm_job_name(job: Job) -> str:
     """The name the gateway gives a job in Slurm; it finds an unconfirmed submit by it.
 
-    The submit time makes it unique across gateways sharing a cluster and across
-    databases that start counting ids again.
+    The submit time, to the microsecond, makes it unique across gateways sharing a
+    cluster and across databases that start counting ids again (to the second, two
+    test databases' job 1 could share a name, and one gateway adopt the other's job).
     """
-    stamp = int(job.submitted_at.replace(tzinfo=UTC).timestamp())
+    at = job.submitted_at
+    stamp = calendar.timegm(at.utctimetuple()) * 1_000_000 + at.microsecond
     base = f"gw-{job.id}-{stamp}"
     return base if job.kind == "template" else f"{base}-{job.name}"
 
@@ -187,9 +191,18 @@ def _prepare_dir(ctx: Context, job: Job, files: list[dict]) -> Path:
     return base
 
 
+def placed_io(paths: JobPaths) -> tuple[str, ...]:
+    """The job's log, error and input, set by the gateway on the command line, where
+    they win over the script's own #SBATCH lines: a script that names another file
+    (``--output=/etc/shadow``) cannot make the gateway read and serve it."""
+    return (f"--output={paths.log}", f"--error={paths.log}", "--input=/dev/null")
+
+
 def _submit(ctx: Context, job: Job, script: str, options: tuple[str, ...] = (),
             workdir: str | None = None) -> Job:
-    (job_dir(ctx, job) / "job.sbatch").write_text(script)
+    paths = jobs_paths(ctx, job)
+    paths.script.write_text(script)
+    options = (*options, *placed_io(paths))
     try:
         slurm_id = ctx.slurm.submit(SubmitRequest(script=script, options=options, user=job.unix_user or None,
                                                   workdir=workdir))
@@ -247,6 +260,14 @@ def submit_script(ctx: Context, user: User, body: dict) -> Job:
         raise ValidationError("must start with an interpreter line such as #!/bin/bash", "script")
     lic = license_for(ctx, user, get_str(body, "license", required=True, max_len=64))
     directives = parse_directives(script)
+    # The gateway follows and charges one Slurm job per gateway job: arrays and
+    # heterogeneous jobs would run parts it never sees.
+    if "array" in directives:
+        raise ValidationError("array jobs (#SBATCH --array) cannot be tracked through the gateway yet: "
+                              "submit each task as a job of its own", "script")
+    if is_heterogeneous(script):
+        raise ValidationError("heterogeneous jobs (#SBATCH hetjob) cannot be tracked through the "
+                              "gateway: submit each component as a job of its own", "script")
     cfg = ctx.config.slurm
     limit = get_int(body, "time_limit_minutes", minimum=1)
     if limit is None:
@@ -277,6 +298,4 @@ def submit_script(ctx: Context, user: User, body: dict) -> Job:
     if get_str(body, "partition"):
         options.append(f"--partition={partition}")
     options.append(f"--job-name={slurm_job_name(job)}")
-    if "output" not in directives:
-        options.append(f"--output={base / 'run' / 'job.log'}")
-    return _submit(ctx, job, script, tuple(options), workdir=workdir or str(base / "run"))
+    return _submit(ctx, job, script, tuple(options), workdir=workdir or str(jobs_paths(ctx, job).run_dir))

@@ -3,18 +3,22 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Iterator
 
 from .errors import ValidationError
 
 # Long option -> short form sbatch also accepts.
 SHORT = {"time": "t", "output": "o", "error": "e", "job-name": "J", "account": "A",
-         "partition": "p", "chdir": "D", "cpus-per-task": "c"}
+         "partition": "p", "chdir": "D", "cpus-per-task": "c", "array": "a", "input": "i"}
 LONG = {v: k for k, v in SHORT.items()}
 
 
-def parse_directives(script: str) -> dict[str, str]:
-    """Options of the leading ``#SBATCH`` block, as sbatch reads them (long names)."""
-    found: dict[str, str] = {}
+# Words that, alone on an #SBATCH line, start another component of a heterogeneous job.
+HET_SEPARATORS = ("hetjob", "packjob")
+
+
+def _directive_words(script: str) -> Iterator[list[str]]:
+    """The words of each line of the leading ``#SBATCH`` block."""
     for line in script.splitlines()[1:] if script.startswith("#!") else script.splitlines():
         stripped = line.strip()
         if not stripped or (stripped.startswith("#") and not stripped.startswith("#SBATCH")):
@@ -22,9 +26,19 @@ def parse_directives(script: str) -> dict[str, str]:
         if not stripped.startswith("#SBATCH"):
             break  # sbatch stops reading directives at the first command
         try:
-            words = shlex.split(stripped[len("#SBATCH"):], comments=True)
+            yield shlex.split(stripped[len("#SBATCH"):], comments=True)
         except ValueError:
             continue
+
+
+def is_heterogeneous(script: str) -> bool:
+    return any(words[:1] and words[0] in HET_SEPARATORS for words in _directive_words(script))
+
+
+def parse_directives(script: str) -> dict[str, str]:
+    """Options of the leading ``#SBATCH`` block, as sbatch reads them (long names)."""
+    found: dict[str, str] = {}
+    for words in _directive_words(script):
         i = 0
         while i < len(words):
             word = words[i]

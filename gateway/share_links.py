@@ -6,6 +6,7 @@ the job's status, inputs, output variables, output files and log, and nothing el
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import timedelta
 
@@ -20,6 +21,16 @@ MAX_HOURS = 24 * 365
 
 class LinkGone(GatewayError):
     status = 410
+
+
+# A link's token is a password: no log line may keep it.
+# (The API's /api/v1/shared/<token>... and the portal's public page /s/<token>.)
+_TOKEN_IN_PATH = re.compile(r"(/shared/|/s/)[^/?#\s\"]+")
+
+
+def redact(text: str) -> str:
+    """``text`` (a path, a request line) with every share-link token replaced."""
+    return _TOKEN_IN_PATH.sub(r"\1<token>", text)
 
 
 def _hash(token: str) -> str:

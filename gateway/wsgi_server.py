@@ -8,6 +8,17 @@ import time
 from contextlib import contextmanager
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger, with share-link tokens taken out of the access log."""
+
+    def atoms(self, resp, req, environ, request_time):
+        from .share_links import redact
+
+        atoms = super().atoms(resp, req, environ, request_time)
+        return {k: redact(v) if isinstance(v, str) else v for k, v in atoms.items()}
 
 
 class GatewayServer(BaseApplication):
@@ -35,7 +46,8 @@ def run(bind: str, workers: int, poller: bool, config_path: str | None) -> None:
     # gthread: keep-alive for API clients, and a worker waiting on sbatch does not block
     # its other requests.
     GatewayServer({"bind": bind, "workers": workers, "worker_class": "gthread", "threads": 8,
-                   "keepalive": 15, "accesslog": "-", "timeout": 120},
+                   "keepalive": 15, "accesslog": "-", "timeout": 120,
+                   "logger_class": RedactingLogger},
                   config_path, poller).run()
 
 

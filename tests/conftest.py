@@ -69,7 +69,7 @@ data_root = "{base}/data"
 jobs_root = "{base}/jobs"
 store_root = "{base}/store"
 database_url = "{db_url}"
-secret_key = "test-secret"
+secret_key = "test-secret-not-for-production"
 public_url = "http://127.0.0.1"
 
 [slurm]
@@ -149,6 +149,7 @@ class Gateway:
         self.backend = backend
         self.config_path = base / "gateway.toml"
         self.config_path.write_text(make_config_text(base, db_url))
+        os.chmod(self.config_path, 0o600)  # it holds the session secret
         for sub in ("data", "jobs", "store"):
             (base / sub).mkdir(exist_ok=True)
             os.chmod(base / sub, 0o755)

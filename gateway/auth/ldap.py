@@ -20,6 +20,9 @@ from ..errors import GatewayError, Unauthorized
 
 logger = logging.getLogger(__name__)
 BAD_CREDENTIALS = "invalid username or password"
+# One field for an unknown person and a wrong password alike: the answer tells nothing
+# about which it was.
+CREDENTIALS_FIELD = "password"
 
 
 class DirectoryUnavailable(GatewayError):
@@ -81,7 +84,7 @@ def _connect(s: LdapSettings, dn: str | None, password: str | None) -> ldap3.Con
         if dn is not None and not conn.bind():
             conn.unbind()
             if conn.result.get("result") == 49:  # invalidCredentials
-                raise Unauthorized(BAD_CREDENTIALS, "password")
+                raise Unauthorized(BAD_CREDENTIALS, CREDENTIALS_FIELD)
             raise DirectoryUnavailable(f"the directory refused the bind: {conn.result.get('description')}")
     except ldap_errors.LDAPException as e:
         raise DirectoryUnavailable(f"the directory at {s.url} is unreachable: {e}") from e
@@ -126,7 +129,7 @@ def authenticate(s: LdapSettings, username: str, password: str) -> LdapPerson:
         entries = list(service.entries)
         if len(entries) != 1:
             logger.info("login refused for %r: %d directory entries", username, len(entries))
-            raise Unauthorized(BAD_CREDENTIALS, "username")
+            raise Unauthorized(BAD_CREDENTIALS, CREDENTIALS_FIELD)
         entry = entries[0]
         person = LdapPerson(
             username=str(_first(entry, s.username_attribute, username)), dn=entry.entry_dn,

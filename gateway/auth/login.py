@@ -7,7 +7,8 @@ from ..config import Config
 from ..db import database, utcnow
 from ..errors import Unauthorized, ValidationError
 from ..models import Team, TeamMember, User
-from .ldap import BAD_CREDENTIALS, LdapPerson, authenticate
+from . import throttle
+from .ldap import BAD_CREDENTIALS, CREDENTIALS_FIELD, LdapPerson, authenticate
 
 
 def set_local_password(user: User, password: str) -> None:
@@ -43,18 +44,35 @@ def _sync_ldap_user(person: LdapPerson) -> User:
     return user
 
 
-def login(config: Config, username, password) -> User:
-    """Check credentials; return the user. Errors name the field; nothing is half-done."""
-    if not isinstance(username, str) or not username.strip():
-        raise Unauthorized("a username is required", "username")
-    if not isinstance(password, str) or password == "":
-        raise Unauthorized("a password is required", "password")
+def _check(config: Config, username: str, password: str) -> User:
     local = User.get_or_none(User.username == username.strip())
     if local is not None and local.source == "local":
         if local.password_hash and check_password_hash(local.password_hash, password):
             User.update(last_login_at=utcnow()).where(User.id == local.id).execute()
             return local
-        raise Unauthorized(BAD_CREDENTIALS, "password")
+        raise Unauthorized(BAD_CREDENTIALS, CREDENTIALS_FIELD)
     if not config.ldap.enabled:
-        raise Unauthorized(BAD_CREDENTIALS, "username")
+        raise Unauthorized(BAD_CREDENTIALS, CREDENTIALS_FIELD)
     return _sync_ldap_user(authenticate(config.ldap, username, password))
+
+
+def login(config: Config, username, password, address: str | None = None) -> User:
+    """Check credentials; return the user. Errors name the field; nothing is half-done.
+
+    An unknown person and a wrong password get the same answer. Failures are counted
+    per username and per client ``address``; past the limit every attempt is refused
+    with 429 for a while, before the directory is even asked.
+    """
+    if not isinstance(username, str) or not username.strip():
+        raise Unauthorized("a username is required", "username")
+    if not isinstance(password, str) or password == "":
+        raise Unauthorized("a password is required", "password")
+    throttle.check(username, address)
+    try:
+        user = _check(config, username, password)
+    except Unauthorized as e:
+        if e.message == BAD_CREDENTIALS:
+            throttle.failed(username, address)
+        raise
+    throttle.succeeded(username)
+    return user

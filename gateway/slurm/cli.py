@@ -213,10 +213,14 @@ class CliSlurm:
         out = self._run([self._cmd("sacct"), "-X", "-n", "-P", f"--delimiter={SEP}", "-a",
                          "-o", "JobIDRaw,JobName", "-S", start, "--name", ",".join(names)],
                         what="sacct")
+        # The controller too: a job submitted moments ago may not be in accounting yet.
+        out += self._run([self._cmd("squeue"), "-h", "-a", "-n", ",".join(names), "-o", f"%A{SEP}%j"],
+                         what="squeue")
         found: dict[str, list[str]] = {}
+        wanted = set(names)
         for line in out.splitlines():
             job_id, _, name = line.partition(SEP)
-            if job_id not in found.setdefault(name, []):
+            if job_id and name in wanted and job_id not in found.setdefault(name, []):
                 found[name].append(job_id)
         return {name: sorted(ids, key=int) for name, ids in found.items()}
 

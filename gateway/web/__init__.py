@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import GatewayError, Unauthorized
 from ..models import User
+from ..share_links import redact
 from ..users import user_for_token
 
 logger = logging.getLogger(__name__)
@@ -18,6 +19,14 @@ login_manager = LoginManager()
 
 @login_manager.user_loader
 def _load_user(user_id: str):
+    from flask import session
+
+    from ..auth import sessions
+
+    # A signed cookie alone is not enough: its session must still exist on the server
+    # (logout deletes it).
+    if not sessions.valid(session.get("sid"), int(user_id)):
+        return None
     return User.get_or_none(User.id == int(user_id))
 
 
@@ -40,6 +49,9 @@ User.get_id = lambda self: str(self.id)
 
 
 csrf = CSRFProtect()
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+DATA_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox"
 
 
 def _dt(value) -> str:
@@ -91,6 +103,8 @@ def init_app(app: Flask) -> None:
             response.headers["WWW-Authenticate"] = 'Bearer realm="gateway"'
         if e.status == 503:
             response.headers["Retry-After"] = "30"
+        if hasattr(e, "retry_after"):
+            response.headers["Retry-After"] = str(e.retry_after)
         return response
 
     @app.errorhandler(HTTPException)
@@ -101,9 +115,20 @@ def init_app(app: Flask) -> None:
         response.status_code = e.code or 500
         return response
 
+    @app.after_request
+    def _security_headers(response):
+        h = response.headers
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("Referrer-Policy", "same-origin")
+        # The portal loads only its own script and style sheet; API answers and job
+        # files are never a page to run.
+        h.setdefault("Content-Security-Policy", PAGE_CSP if response.mimetype == "text/html" else DATA_CSP)
+        return response
+
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):
-        logger.exception("unhandled error on %s %s", request.method, request.path)
+        logger.exception("unhandled error on %s %s", request.method, redact(request.path))
         if not _is_api():
             return _page(500, "Something went wrong",
                          "The administrator can find the details in the gateway's log.")

@@ -1,13 +1,13 @@
 """The JSON REST API, /api/v1. Thin: parse, call a service, serialise."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request, send_file
+from flask import Blueprint, Response, jsonify, request
 
 from .. import data, environments, job_templates, jobs, licenses, runs
 from ..blobs import BlobStore
 from ..charging import license_usage
 from ..validation import get_int
-from .common import authenticated, body, created, ctx, log_response, user
+from .common import authenticated, body, created, ctx, log_response, output_file_response, user
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -168,9 +168,7 @@ def get_job(job_id):
 @api.get("/jobs/<job_id>/script")
 @authenticated
 def get_job_script(job_id):
-    job = jobs.get_job(user(), job_id)
-    path = jobs.job_dir(ctx(), job) / "job.sbatch"
-    return Response(path.read_text() if path.exists() else "", mimetype="text/plain")
+    return Response(jobs.read_script(ctx(), user(), jobs.get_job(user(), job_id)), mimetype="text/plain")
 
 
 @api.get("/jobs/<job_id>/log")
@@ -183,7 +181,7 @@ def get_job_log(job_id):
 @authenticated
 def get_job_file(job_id, relative):
     job = jobs.get_job(user(), job_id)
-    return send_file(jobs.output_file(ctx(), job, relative), as_attachment=True)
+    return output_file_response(job, relative)
 
 
 @api.post("/jobs/<job_id>/cancel")

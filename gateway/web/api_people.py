@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
-from flask_login import login_user, logout_user
 
 from .. import data, environments, grants, job_templates, licenses, users
 from ..auth.login import login
 from ..models import Team, TeamMember, User
-from .common import authenticated, body, created, ctx, user
+from .common import authenticated, body, client_address, created, ctx, sign_in, sign_out, user
 
 people = Blueprint("api_people", __name__, url_prefix="/api/v1")
 
@@ -23,14 +22,14 @@ def _me(u: User) -> dict:
 def session_login():
     """Username and password (LDAP or local) -> a session cookie (the portal's way in)."""
     payload = body()
-    u = login(ctx().config, payload.get("username"), payload.get("password"))
-    login_user(u)
+    u = login(ctx().config, payload.get("username"), payload.get("password"), client_address())
+    sign_in(u)
     return jsonify(_me(u))
 
 
 @people.post("/auth/logout")
 def session_logout():
-    logout_user()
+    sign_out()
     return jsonify({"ok": True})
 
 
@@ -38,7 +37,7 @@ def session_logout():
 def token_login():
     """Username and password -> a new API token (what `gateway login` uses)."""
     payload = body()
-    u = login(ctx().config, payload.get("username"), payload.get("password"))
+    u = login(ctx().config, payload.get("username"), payload.get("password"), client_address())
     name = payload.get("name") if isinstance(payload.get("name"), str) else "login"
     return created({"token": users.create_token(u, name[:100]), "user": _me(u)})
 

@@ -1,10 +1,10 @@
 """API for working together on jobs: tags, comments, share links, and the public view."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request, send_file
+from flask import Blueprint, jsonify, request
 
 from .. import job_notes, jobs, share_links
-from .common import authenticated, body, created, ctx, log_response, user
+from .common import authenticated, body, created, ctx, log_response, output_file_response, user
 
 sharing = Blueprint("api_sharing", __name__, url_prefix="/api/v1")
 
@@ -98,4 +98,4 @@ def shared_log(token):
 @sharing.get("/shared/<token>/files/<path:relative>")
 def shared_file(token, relative):
     job = share_links.job_for_token(token)
-    return send_file(jobs.output_file(ctx(), job, relative), as_attachment=True)
+    return output_file_response(job, relative)

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from functools import wraps
+from pathlib import PurePosixPath
 
-from flask import Response, current_app, jsonify, request
-from flask_login import current_user
+from flask import Response, current_app, jsonify, request, send_file, session
+from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import validate_csrf
 from wtforms.validators import ValidationError as WTFValidationError
 
@@ -30,7 +31,9 @@ def authenticated(view):
     def wrapper(*args, **kwargs):
         if not current_user or not current_user.is_authenticated:
             raise Unauthorized("authentication required: send 'Authorization: Bearer <token>'")
-        if request.method not in ("GET", "HEAD", "OPTIONS") and "Authorization" not in request.headers:
+        # An empty Authorization header is no header: the cookie is what authenticates.
+        bearer = request.headers.get("Authorization", "").strip()
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not bearer:
             # A browser session (cookie) changing something: it must prove it is our page.
             try:
                 validate_csrf(request.headers.get("X-CSRFToken", ""))
@@ -38,6 +41,28 @@ def authenticated(view):
                 raise Forbidden("missing or wrong X-CSRFToken header for a session request") from None
         return view(*args, **kwargs)
     return wrapper
+
+
+def sign_in(u) -> None:
+    """Start a browser session for ``u`` (the portal and POST /auth/login)."""
+    from ..auth import sessions
+
+    session.clear()  # a new session id: nothing carried over from before the login
+    login_user(u)
+    session["sid"] = sessions.start(u)
+
+
+def sign_out() -> None:
+    """End this browser session on the server too: the cookie, or a copy, stops working."""
+    from ..auth import sessions
+
+    sessions.end(session.get("sid"))
+    logout_user()
+    session.clear()
+
+
+def client_address() -> str | None:
+    return request.remote_addr
 
 
 def user():
@@ -56,6 +81,16 @@ def log_response(job) -> Response:
     response.headers["X-Job-Status"] = job.status
     response.headers["X-Job-Finalized"] = "true" if job.finalized else "false"
     return response
+
+
+def output_file_response(job, relative: str) -> Response:
+    """One output file of the job as a download, streamed from a descriptor opened
+    without following links (see job_files)."""
+    from .. import jobs
+
+    f = jobs.open_output_file(ctx(), job, relative)
+    return send_file(f, as_attachment=True, download_name=PurePosixPath(relative).name,
+                     mimetype="application/octet-stream")
 
 
 def created(payload: dict):

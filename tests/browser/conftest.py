@@ -35,15 +35,24 @@ def portal(gw):
 
 @pytest.fixture
 def new_page(browser):
-    contexts = []
+    """Pages in fresh browser contexts; any Content-Security-Policy violation a page
+    reports (an inline script or style the portal's CSP blocks) fails the test."""
+    contexts, violations = [], []
+
+    def watch(msg):
+        if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text:
+            violations.append(msg.text)
 
     def make(base_url: str):
         ctx = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900},
                                   accept_downloads=True)
         ctx.set_default_timeout(20_000)
         contexts.append(ctx)
-        return ctx.new_page()
+        page = ctx.new_page()
+        page.on("console", watch)
+        return page
 
     yield make
     for c in contexts:
         c.close()
+    assert not violations, violations

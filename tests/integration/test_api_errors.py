@@ -55,7 +55,7 @@ def test_template_validation(ready, change, field):
 def test_duplicate_and_unknown(ready):
     gw, tpl = ready
     err(gw.api("POST", "/templates", json={"name": "tpl", "language": "bash", "script": "x",
-                                           "environment": "base"}), 400, "name")
+                                           "environment": "base"}), 409, "name")
     err(gw.api("GET", "/templates/999"), 404, "template")
     err(gw.api("GET", "/jobs/999"), 404, "job")
     err(gw.api("POST", "/environments", json={"name": "base"}), 409, "name")

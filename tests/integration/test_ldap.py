@@ -47,9 +47,9 @@ def test_special_characters_in_a_password(gw):
 
 @pytest.mark.parametrize("username,password,field", [
     ("alice", "wrong", "password"),
-    ("nobody", "whatever", "username"),
-    ("*)(uid=*", "alice-pw", "username"),
-    ("*", "alice-pw", "username"),
+    ("nobody", "whatever", "password"),  # the same answer as a wrong password
+    ("*)(uid=*", "alice-pw", "password"),
+    ("*", "alice-pw", "password"),
     ("alice", "", "password"),
     ("", "x", "username"),
     ("uid=alice,ou=people,dc=gateway,dc=test", "", "password"),

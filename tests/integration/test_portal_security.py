@@ -14,7 +14,12 @@ def session(gw, user, password="a-long-password"):
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     r = client.post("/login", data={"username": user.username, "password": password, "csrf_token": token})
     assert r.status_code == 302, r.get_data(as_text=True)
-    return client, token
+    # A login starts a new session, with a new CSRF secret: the login page's token is
+    # spent, the pages after it carry the new one.
+    page = client.get("/tokens").get_data(as_text=True)
+    fresh = re.search(r'name="csrf-token" content="([^"]+)"|name="csrf_token" value="([^"]+)"', page)
+    assert fresh and (fresh.group(1) or fresh.group(2)) != token
+    return client, fresh.group(1) or fresh.group(2)
 
 
 def test_forms_without_csrf_token_are_refused(gw):

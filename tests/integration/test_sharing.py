@@ -174,3 +174,17 @@ def test_tokens_are_listed_and_revoked(gw):
     assert gw.api("GET", "/me", token=new["token"]).status_code == 401
     from gateway.models import ApiToken
     assert all(len(t.token_hash) == 64 and not t.token_hash.startswith("gw_") for t in ApiToken.select())
+
+
+def test_share_tokens_never_reach_the_log(gw, server):
+    """A link's token is a password: gunicorn's access log shows `/shared/<token>`."""
+    import urllib.request
+
+    world(gw)
+    job = gw.wait(gw.run("report")["id"])
+    token = gw.ok("POST", f"/jobs/{job['id']}/share-links", 201, json={})["token"]
+    for path in (f"/api/v1/shared/{token}", f"/api/v1/shared/{token}/log", f"/s/{token}"):
+        with urllib.request.urlopen(f"{server}{path}", timeout=30) as r:
+            assert r.status == 200
+    log = (gw.base / "serve.log").read_text()
+    assert token not in log and "/api/v1/shared/<token>/log" in log, log[-2000:]

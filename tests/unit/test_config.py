@@ -1,9 +1,12 @@
+import os
+
 import pytest
 
 from gateway.config import from_dict
 from gateway.errors import ConfigError
 
 BASE = {
+    "gateway": {"secret_key": "unit-test-secret-0123456789"},
     "machine_types": [{"name": "m", "partition": "cpu", "cpus": 2, "memory_gb": 4}],
     "licenses": [{"name": "lab", "slurm_account": "lab_acct"}],
 }
@@ -43,6 +46,43 @@ def test_gpu_gres():
     assert cfg.machine_type("g").gres == "gpu:a100:2"
 
 
+@pytest.mark.parametrize("gateway,key,words", [
+    ({}, "gateway.secret_key_file", "no session secret"),
+    ({"secret_keyfile": "/etc/x"}, "gateway", "unknown keys ['secret_keyfile']"),
+    ({"secret_key": "short"}, "gateway.secret_key", "shorter than 16"),
+])
+def test_no_built_in_secret(gateway, key, words, monkeypatch):
+    """A misspelt key used to fall back silently to a built-in secret that signed
+    session cookies: every way of ending up without a real secret stops the start."""
+    monkeypatch.delenv("GATEWAY_SECRET_KEY", raising=False)
+    with pytest.raises(ConfigError) as e:
+        from_dict({**BASE, "gateway": gateway})
+    assert e.value.key == key and words in str(e.value)
+
+
+def test_a_secret_others_can_read_is_refused(tmp_path, monkeypatch):
+    from gateway.config import load
+
+    monkeypatch.delenv("GATEWAY_SECRET_KEY", raising=False)
+    secret = tmp_path / "secret_key"
+    secret.write_text("s" * 32)
+    os.chmod(secret, 0o644)
+    with pytest.raises(ConfigError) as e:
+        from_dict({**BASE, "gateway": {"secret_key_file": str(secret)}})
+    assert e.value.key == "gateway.secret_key_file" and "chmod 600" in str(e.value)
+    os.chmod(secret, 0o600)
+    assert from_dict({**BASE, "gateway": {"secret_key_file": str(secret)}}).secret_key == "s" * 32
+    # An inline secret makes the config file itself a secret.
+    conf = tmp_path / "gateway.toml"
+    conf.write_text('[gateway]\nsecret_key = "inline-secret-0123456789"\n')
+    os.chmod(conf, 0o644)
+    with pytest.raises(ConfigError) as e:
+        load(conf)
+    assert e.value.key == "gateway.secret_key"
+    os.chmod(conf, 0o600)
+    assert load(conf).secret_key == "inline-secret-0123456789"
+
+
 def test_secret_file_checks(tmp_path):
     with pytest.raises(ConfigError) as e:
         from_dict({"gateway": {"secret_key_file": str(tmp_path / "none")}})
@@ -60,7 +100,7 @@ def test_example_configs_load(monkeypatch):
 
     from gateway.config import load
 
-    monkeypatch.setenv("GATEWAY_SECRET_KEY", "test")
+    monkeypatch.setenv("GATEWAY_SECRET_KEY", "test-secret-0123456789")
     etc = Path(__file__).resolve().parents[2] / "etc"
     for name in ("gateway.toml", "dev-gateway.toml"):
         try:

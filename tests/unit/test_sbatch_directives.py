@@ -1,7 +1,7 @@
 import pytest
 
 from gateway.errors import ValidationError
-from gateway.sbatch_directives import parse_directives, parse_time_limit
+from gateway.sbatch_directives import is_heterogeneous, parse_directives, parse_time_limit
 
 
 @pytest.mark.parametrize("text,minutes", [
@@ -27,3 +27,12 @@ def test_directives_stop_at_first_command():
     assert d["output"] == "/tmp/out-%j.log"
     assert d["partition"] == "gpu"
     assert "account" not in d
+
+
+def test_arrays_and_heterogeneous_jobs_are_recognised():
+    assert parse_directives("#!/bin/bash\n#SBATCH --array=1-3\necho\n")["array"] == "1-3"
+    assert parse_directives("#!/bin/bash\n#SBATCH -a 0-9%2\n")["array"] == "0-9%2"
+    het = "#!/bin/bash\n#SBATCH -c 1\n#SBATCH hetjob\n#SBATCH -c 2\nsrun true\n"
+    assert is_heterogeneous(het)
+    assert is_heterogeneous(het.replace("hetjob", "packjob"))
+    assert not is_heterogeneous("#!/bin/bash\n#SBATCH -J hetjob\necho\n#SBATCH hetjob\n")

@@ -95,3 +95,15 @@ def test_small_parsers():
     assert parse_elapsed("1-02:03:04") == 93784 and parse_elapsed("5:07") == 307
     tres = parse_tres("billing=4,cpu=4,gres/gpu:a100=1,gres/gpu:v100=2,mem=8G,node=1")
     assert tres_gpus(tres) == 3
+
+
+def test_an_expected_start_is_not_a_start():
+    from datetime import datetime
+
+    from gateway.poller import started_at
+    from gateway.slurm.client import SlurmJob
+
+    expected = datetime(2026, 11, 26, 12, 0)
+    pending = SlurmJob(job_id="5", name="x", state="PENDING", start_time=expected, source="squeue")
+    running = SlurmJob(job_id="5", name="x", state="RUNNING", start_time=expected, source="squeue")
+    assert started_at(pending) is None and started_at(running) == expected

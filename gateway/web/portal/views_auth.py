@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from flask import flash, redirect, render_template, request, url_for
-from flask_login import login_user, logout_user
+from flask import flash, make_response, redirect, render_template, request, url_for
 
 from ... import users
 from ...auth.login import login
 from ...errors import GatewayError
+from ..common import client_address, sign_in, sign_out
 from . import portal
 from .common import ctx, login_required, me
 
@@ -22,22 +22,26 @@ def _safe_next(target: str | None) -> str:
 
 @portal.route("/login", methods=["GET", "POST"], endpoint="login")
 def login_page():
-    error, username = None, ""
+    failure, username = None, ""
     if request.method == "POST":
         username = request.form.get("username", "")
         try:
-            user = login(ctx().config, username, request.form.get("password", ""))
+            user = login(ctx().config, username, request.form.get("password", ""), client_address())
         except GatewayError as e:
-            error = e.message
+            failure = e
         else:
-            login_user(user)
+            sign_in(user)
             return redirect(_safe_next(request.args.get("next")))
-    return render_template("login.html", error=error, username=username), (401 if error else 200)
+    page = render_template("login.html", error=failure and failure.message, username=username)
+    response = make_response(page, failure.status if failure else 200)
+    if failure is not None and hasattr(failure, "retry_after"):
+        response.headers["Retry-After"] = str(failure.retry_after)
+    return response
 
 
 @portal.post("/logout")
 def logout():
-    logout_user()
+    sign_out()
     return redirect(url_for("portal.login"))
 
 
