@@ -130,15 +130,17 @@ def write_file(config: Config, user: User, exp: Experiment, path: str, stream, m
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.upload")
     size = 0
-    with open(tmp, "wb") as f:
-        while chunk := stream.read(1 << 20):
-            size += len(chunk)
-            if size > max_bytes:
-                f.close()
-                tmp.unlink()
-                raise PayloadTooLarge(f"larger than {max_bytes // 2**20} MB", "path")
-            f.write(chunk)
-    os.replace(tmp, target)
+    try:
+        with open(tmp, "wb") as f:
+            while chunk := stream.read(1 << 20):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise PayloadTooLarge(f"larger than {max_bytes // 2**20} MB", "path")
+                f.write(chunk)
+        os.replace(tmp, target)
+    finally:
+        # Too large, a client that went away, a full disk: no half file stays behind.
+        tmp.unlink(missing_ok=True)
     return {"path": str(target.relative_to(root)), "size": size}
 
 

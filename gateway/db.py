@@ -8,6 +8,7 @@ from pathlib import Path
 
 import peewee
 from playhouse.db_url import connect
+from playhouse.pool import PooledSqliteDatabase
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,19 @@ class JSONField(peewee.TextField):
         return None if value is None else json.loads(value)
 
 
+class SqliteDatabase(PooledSqliteDatabase):
+    """Pooled SQLite whose transactions take the write lock when they begin.
+
+    A transaction that reads, then writes, would otherwise fail at once with "database
+    is locked" if another connection (the poller, another worker) wrote in between,
+    whatever the busy timeout: SQLite cannot upgrade a stale read snapshot. With
+    BEGIN IMMEDIATE the second writer waits (busy timeout) instead.
+    """
+
+    def atomic(self, lock_type: str | None = "IMMEDIATE"):
+        return super().atomic(lock_type=lock_type)
+
+
 def bind(url: str) -> peewee.Database:
     """Open the database at ``url`` and point the models' proxy at it.
 
@@ -45,9 +59,9 @@ def bind(url: str) -> peewee.Database:
         Path(rest[1:]).parent.mkdir(parents=True, exist_ok=True)  # sqlite:///rel, sqlite:////abs
         # WAL lets the poller write while the API reads; the busy timeout covers
         # the short moments two writers meet.
-        db = connect(f"{pooled}://{rest}", pragmas={"journal_mode": "wal", "foreign_keys": 1,
-                                                    "busy_timeout": 10000},
-                     check_same_thread=False, max_connections=32, stale_timeout=600)
+        db = SqliteDatabase(rest[1:], pragmas={"journal_mode": "wal", "foreign_keys": 1,
+                                               "busy_timeout": 10000},
+                            check_same_thread=False, max_connections=32, stale_timeout=600)
     else:
         db = connect(f"{pooled}://{rest}", max_connections=32, stale_timeout=600)
     database.initialize(db)

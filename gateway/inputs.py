@@ -149,8 +149,17 @@ def check_outputs(raw: Any) -> list[dict]:
     return out
 
 
-def parse_outputs_file(data: bytes) -> dict[str, str]:
-    """Read the NUL-separated ``NAME=value`` records a job leaves in ``outputs.env``."""
+# Characters kept of one OUT_ value; a longer one is cut and the job gets a note.
+MAX_OUTPUT_VALUE = 64 * 1024
+
+
+def parse_outputs_file(data: bytes, notes: list[str] | None = None) -> dict[str, str]:
+    """Read the NUL-separated ``NAME=value`` records a job leaves in ``outputs.env``.
+
+    The job wrote it, so it is hostile input: bytes that are not UTF-8 are replaced,
+    names that are not ``OUT_`` names are ignored, values are cut at MAX_OUTPUT_VALUE
+    (said in ``notes``). None of it can change the job's status.
+    """
     values: dict[str, str] = {}
     for record in data.split(b"\0"):
         if not record:
@@ -158,5 +167,10 @@ def parse_outputs_file(data: bytes) -> dict[str, str]:
         name, sep, value = record.partition(b"=")
         key = name.decode("utf-8", "replace")
         if sep and OUTPUT_NAME_RE.match(key):
-            values[key] = value.decode("utf-8", "replace")
+            text = value.decode("utf-8", "replace")
+            if len(text) > MAX_OUTPUT_VALUE:
+                text = text[:MAX_OUTPUT_VALUE]
+                if notes is not None:
+                    notes.append(f"{key}: longer than {MAX_OUTPUT_VALUE // 1024} KiB, cut")
+            values[key] = text
     return values

@@ -10,7 +10,7 @@ from .db import database, iso, utcnow
 from .errors import NotFound, PayloadTooLarge, ValidationError
 from .inputs import check_inputs, check_outputs
 from .models import Environment, EnvironmentVersion, Job, Template, TemplateVersion, User
-from .validation import check_name, get_str, require_dict
+from .validation import check_name, get_str, parse_id, require_dict
 
 LANGUAGES = ("bash", "python")
 INTERPRETER_RE = re.compile(r"^[A-Za-z0-9_./+-]+$")
@@ -83,7 +83,7 @@ def get_template(user: User, template_id: int | str) -> Template:
 
 def find_template(user: User, ref: str) -> Template:
     """A template by id or by name (the CLI accepts either)."""
-    if str(ref).isdigit():
+    if parse_id(ref) is not None:
         return get_template(user, ref)
     tpl = Template.get_or_none(Template.name == ref)
     if tpl is None or not access.can(user, "template.view", tpl):
@@ -92,18 +92,16 @@ def find_template(user: User, ref: str) -> Template:
 
 
 def _int_id(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise NotFound(f"{value!r} is not an id") from None
+    key = parse_id(value)
+    if key is None:
+        raise NotFound(f"{value!r} is not an id", "template")
+    return key
 
 
 def get_version(tpl: Template, version: int | str | None = None) -> TemplateVersion:
-    number = tpl.latest_version if version in (None, "") else version
-    try:
-        number = int(number)
-    except (TypeError, ValueError):
-        raise ValidationError("must be a version number", "version") from None
+    number = parse_id(tpl.latest_version if version in (None, "") else version)
+    if number is None:
+        raise ValidationError("must be a version number", "version")
     # One query for the version with its environment: a run needs all three.
     tv = (TemplateVersion.select(TemplateVersion, EnvironmentVersion, Environment)
           .join(EnvironmentVersion).join(Environment)

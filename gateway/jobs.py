@@ -14,10 +14,11 @@ from .errors import Conflict, Forbidden, NotFound, ValidationError
 from .job_paths import LOG, OUTPUT, JobPaths
 from .models import Job, Project, Tag, Template, TemplateVersion, User
 from .slurm.states import FINAL_STATUSES, STATUSES
-from .validation import by_id
+from .validation import by_id, parse_id
 
 MAX_PER_PAGE = 500
 LOG_CHUNK = 1 << 20
+MAX_PAGE = 10**7
 
 
 def get_job(user: User, job_id) -> Job:
@@ -30,6 +31,10 @@ def get_job(user: User, job_id) -> Job:
 def list_jobs(user: User, status: str | None = None, template: str | None = None,
               project: str | None = None, tag: str | None = None, page: int = 1,
               per_page: int = 50) -> tuple[list[Job], int]:
+    if not 1 <= page <= MAX_PAGE:
+        raise ValidationError(f"must be between 1 and {MAX_PAGE}", "page")
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise ValidationError(f"must be between 1 and {MAX_PER_PAGE}", "per_page")
     query = access.visible_jobs(user, Job.select())
     if tag:
         query = query.where(Job.id.in_(Tag.select(Tag.job).where(Tag.name == tag)))
@@ -38,16 +43,12 @@ def list_jobs(user: User, status: str | None = None, template: str | None = None
             raise ValidationError(f"must be one of {list(STATUSES)}", "status")
         query = query.where(Job.status == status)
     if template:
-        tpl = Template.get_or_none(Template.id == int(template)) if template.isdigit() else \
+        tpl = by_id(Template, template) if parse_id(template) else \
             Template.get_or_none(Template.name == template)
         query = query.where(Job.template == (tpl.id if tpl else -1))
     if project:
         proj = Project.get_or_none(Project.name == project)
         query = query.where(Job.project == (proj.id if proj else -1))
-    if page < 1:
-        raise ValidationError("must be at least 1", "page")
-    if not 1 <= per_page <= MAX_PER_PAGE:
-        raise ValidationError(f"must be between 1 and {MAX_PER_PAGE}", "per_page")
     total = query.count()
     # Who ran it and which version: joined here, so a page is one query, not one per row.
     rows = list(query.select(Job, User, TemplateVersion).join(User).switch(Job)

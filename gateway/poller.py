@@ -82,7 +82,7 @@ def _finish(ctx: Context, job: dict, outcome_status: str) -> dict:
     if raw is not None and len(raw) > MAX_OUTPUTS_BYTES:
         notes.append(f"OUT_ values: more than {MAX_OUTPUTS_BYTES // 1024} KiB, only the first were read")
         raw = raw[:MAX_OUTPUTS_BYTES].rpartition(b"\0")[0]
-    outputs = parse_outputs_file(raw) if raw else {}  # none: the script set no OUT_ value
+    outputs = parse_outputs_file(raw, notes) if raw else {}  # none: the script set no OUT_ value
     listing = list_output_files(ctx, row)
     notes += listing.skipped
     if listing.truncated:

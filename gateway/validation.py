@@ -6,6 +6,11 @@ from typing import Any
 
 from .errors import ValidationError
 
+# Whole numbers as the databases store them (SQLite INTEGER, PostgreSQL BIGINT).
+MAX_DB_INT = 2**63 - 1
+_ASCII_INT = re.compile(r"-?[0-9]+", re.ASCII)
+_ID = re.compile(r"[0-9]{1,19}", re.ASCII)
+
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 NAME_RULE = "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 
@@ -51,10 +56,12 @@ def get_int(body: dict, key: str, field: str | None = None, *, required: bool = 
         if required:
             raise ValidationError("is required", field)
         return default
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+    if isinstance(value, str) and _ASCII_INT.fullmatch(value.strip()):
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValidationError("must be a whole number", field)
+    if abs(value) > MAX_DB_INT:
+        raise ValidationError("is out of range", field)
     if minimum is not None and value < minimum:
         raise ValidationError(f"must be at least {minimum}", field)
     if maximum is not None and value > maximum:
@@ -62,11 +69,22 @@ def get_int(body: dict, key: str, field: str | None = None, *, required: bool = 
     return value
 
 
+def parse_id(value) -> int | None:
+    """An id from a URL or a body: ASCII digits only (``int()`` also takes ``١٢`` and
+    ``１２``) and within the database's integer range; anything else is None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and _ID.fullmatch(value):
+        value = int(value)
+    if isinstance(value, int) and 0 < value <= MAX_DB_INT:
+        return value
+    return None
+
+
 def by_id(model, value, *conditions):
     """``model`` row with id ``value`` (text from a URL) matching ``conditions``, or None."""
-    try:
-        key = int(value)
-    except (TypeError, ValueError):
+    key = parse_id(value)
+    if key is None:
         return None
     return model.get_or_none(model.id == key, *conditions)
 

@@ -31,6 +31,7 @@ finally:
             values[k] = v
     with open(os.environ["GATEWAY_OUTPUTS_FILE"], "w") as out:
         for k, v in sorted(values.items()):
-            out.write("%s=%s\0" % (k, v))
+            # NUL ends a record: one inside a value must not start a forged one.
+            out.write("%s=%s\0" % (k, str(v).replace("\0", "")))
 sys.stdout.flush()
 sys.exit(status)

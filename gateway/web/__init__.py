@@ -8,10 +8,11 @@ from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from ..errors import GatewayError, Unauthorized
+from ..errors import GatewayError, Unauthorized, ValidationError
 from ..models import User
 from ..share_links import redact
 from ..users import user_for_token
+from .common import MAX_BODY_BYTES
 
 logger = logging.getLogger(__name__)
 login_manager = LoginManager()
@@ -32,8 +33,10 @@ def _load_user(user_id: str):
 
 @login_manager.request_loader
 def _user_from_request(req):
-    header = req.headers.get("Authorization", "")
-    if not header:
+    header = req.headers.get("Authorization", "").strip()
+    # Tokens are for the API; the portal's pages go by the session cookie alone (and an
+    # error page must not fail again on a bad token while it renders).
+    if not header or not req.path.startswith("/api/"):
         return None
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -111,9 +114,29 @@ def init_app(app: Flask) -> None:
     def _http_error(e: HTTPException):
         if not _is_api():
             return _page(e.code or 500, e.name, e.description or e.name)
+        if e.code == 413:
+            limit = request.max_content_length or 0
+            response = jsonify({"error": f"the request body is larger than {limit // 2**20} MB",
+                                "field": "body"})
+            response.status_code = 413
+            return response
         response = jsonify({"error": e.description or e.name, "field": None})
         response.status_code = e.code or 500
         return response
+
+    @app.before_request
+    def _no_nul_in_the_url():
+        if "\0" in request.path:
+            raise ValidationError("must not contain NUL characters", "path")
+        for key, value in request.args.items(multi=True):
+            if "\0" in key or "\0" in value:
+                raise ValidationError("must not contain NUL characters", key.replace("\0", ""))
+
+    @app.before_request
+    def _bound_the_body():
+        # Before anything parses it: JSON and forms are small; only upload views take more.
+        if not getattr(app.view_functions.get(request.endpoint), "accepts_upload", False):
+            request.max_content_length = MAX_BODY_BYTES
 
     @app.after_request
     def _security_headers(response):

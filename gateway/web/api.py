@@ -7,7 +7,16 @@ from .. import data, environments, job_templates, jobs, licenses, runs
 from ..blobs import BlobStore
 from ..charging import license_usage
 from ..validation import get_int
-from .common import authenticated, body, created, ctx, log_response, output_file_response, user
+from .common import (
+    accepts_upload,
+    authenticated,
+    body,
+    created,
+    ctx,
+    log_response,
+    output_file_response,
+    user,
+)
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -115,6 +124,7 @@ def update_template(ref):
 
 @api.post("/templates/<ref>/files")
 @authenticated
+@accepts_upload
 def add_template_files(ref):
     tpl = job_templates.find_template(user(), ref)
     uploads = [(f.filename, f.read()) for f in request.files.getlist("files")]
@@ -228,6 +238,7 @@ def list_experiment_files(project, experiment):
 
 @api.put("/projects/<project>/experiments/<experiment>/files/<path:relative>")
 @authenticated
+@accepts_upload
 def upload_experiment_file(project, experiment, relative):
     exp = data.get_experiment(user(), project, experiment)
     info = data.write_file(ctx().config, user(), exp, relative, request.stream,

@@ -57,7 +57,7 @@ def list_tokens():
 @people.post("/tokens")
 @authenticated
 def create_token():
-    payload = request.get_json(silent=True) or {}
+    payload = body() if request.get_data(cache=True).strip() else {}
     name = payload.get("name") if isinstance(payload.get("name"), str) else ""
     token = users.create_token(user(), name[:100])
     return created({"token": token, **users.token_dict(users.list_tokens(user())[-1])})

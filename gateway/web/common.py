@@ -1,6 +1,7 @@
 """Helpers shared by the API blueprints: the context, the JSON body, the signed-in user."""
 from __future__ import annotations
 
+import json
 from functools import wraps
 from pathlib import PurePosixPath
 
@@ -9,16 +10,64 @@ from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import validate_csrf
 from wtforms.validators import ValidationError as WTFValidationError
 
-from ..errors import Forbidden, Unauthorized, ValidationError
+from ..errors import Forbidden, PayloadTooLarge, Unauthorized, ValidationError
 from ..validation import get_int
+
+# Every request body is bounded before it is parsed: JSON and forms by this, uploads
+# (views marked with ``accepts_upload``) by the configured max_upload_mb.
+MAX_BODY_BYTES = 4 * 2**20
+
+
+def accepts_upload(view):
+    """Mark a view whose body is a file upload (bounded by max_upload_mb, not MAX_BODY_BYTES)."""
+    view.accepts_upload = True
+    return view
 
 
 def ctx():
     return current_app.extensions["gateway"]
 
 
+MAX_JSON_DEPTH = 64
+
+
+def _check_json(payload) -> None:
+    """No string (key or value) holds NUL, and nothing is nested deeper than
+    MAX_JSON_DEPTH; walked with a stack, since Python's own recursion would give out
+    first (json.loads parses deeper than that on Python 3.13)."""
+    stack = [(payload, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValidationError(f"is nested more than {MAX_JSON_DEPTH} levels deep", where or "body")
+        if isinstance(value, str):
+            if "\0" in value:
+                # No stored text may hold NUL (PostgreSQL refuses it, C tools stop at it).
+                raise ValidationError("must not contain NUL characters", where or "body")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                sub = f"{where}.{k}" if where else str(k)
+                if "\0" in str(k):
+                    raise ValidationError("must not contain NUL characters", sub.replace("\0", ""))
+                stack.append((v, sub, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value))
+
+
 def body() -> dict:
-    payload = request.get_json(silent=True)
+    limit = request.max_content_length
+    # A chunked body has no length to refuse up front: werkzeug stops reading it at the
+    # limit, so a body that fills the limit is one that went over it.
+    if limit and len(request.get_data(cache=True)) >= limit:
+        raise PayloadTooLarge(f"the request body is larger than {limit // 2**20} MB", "body")
+    if not request.is_json:
+        raise ValidationError("the request body must be a JSON object "
+                              "(Content-Type: application/json)", "body")
+    try:
+        payload = json.loads(request.get_data(cache=True))
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python parses
+        raise ValidationError("the request body is not valid JSON", "body") from None
+    _check_json(payload)
     if payload is None:
         raise ValidationError("the request body must be a JSON object", None)
     if not isinstance(payload, dict):

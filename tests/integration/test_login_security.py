@@ -108,3 +108,22 @@ def test_an_empty_authorization_header_does_not_skip_the_csrf_check(gw):
     r = c.post("/api/v1/tokens", json={"name": "sneaky"}, headers={"Authorization": "   "})
     assert r.status_code in (401, 403)
     assert c.get("/api/v1/tokens").json == []
+
+
+def test_a_cookie_forged_with_the_secret_key_is_not_a_session(gw):
+    """Had a job leaked the secret key, a cookie signed with it claiming to be the admin
+    would have been the admin. Sessions now live on the server too: a validly signed
+    cookie whose session the server never started is nobody."""
+    app = gw.app
+    serializer = app.session_interface.get_signing_serializer(app)
+    for claim in ({"_user_id": str(gw.admin.id), "_fresh": True},
+                  {"_user_id": str(gw.admin.id), "_fresh": True, "sid": "made-up-session-id"}):
+        forged = serializer.dumps(claim)
+        c = gw.app.test_client()
+        c.set_cookie("session", forged)
+        assert c.get("/api/v1/me").status_code == 401
+        assert c.get("/jobs").status_code == 302  # to the login page
+    # The same signing with a real login's session id is accepted (the check is the sid).
+    c = gw.app.test_client()
+    assert login(c, "alice", "alice-pw").status_code == 200
+    assert c.get("/api/v1/me").json["username"] == "alice"

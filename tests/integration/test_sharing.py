@@ -81,7 +81,7 @@ def test_tags_given_at_run_time(gw):
     r = gw.api("POST", "/templates/report/runs", token=gw.alice_token, json={
         "project": "proj", "experiment": "exp", "machine_type": "small", "license": "test-lab",
         "tags": ["\x00bad"]})
-    assert r.status_code == 400 and r.json["field"] == "tags"
+    assert r.status_code == 400 and r.json["field"] == "tags[0]"
 
 
 def test_comments(gw):

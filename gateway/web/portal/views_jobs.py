@@ -8,6 +8,7 @@ from ...charging import hours
 from ...errors import GatewayError
 from ...models import Job, Tag, Template
 from ...slurm.states import STATUSES
+from ...validation import parse_id
 from . import portal
 from .common import ctx, login_required, me
 
@@ -24,10 +25,8 @@ def home():
 @login_required
 def jobs_page():
     args = request.args
-    try:
-        page = max(1, int(args.get("page", 1)))
-    except ValueError:
-        page = 1
+    page = parse_id(args.get("page", "1")) or 1
+    page = min(page, jobs.MAX_PAGE)
     filters = {k: args.get(k) or None for k in ("status", "template", "project", "tag")}
     rows, total = jobs.list_jobs(me(), page=page, per_page=PER_PAGE, **filters)
     tags: dict[int, list[str]] = {}
@@ -43,7 +42,7 @@ def jobs_page():
 @login_required
 def job_statuses():
     """Status of some jobs, for the table's live refresh (only jobs the person may see)."""
-    ids = [int(i) for i in request.args.get("ids", "").split(",") if i.isdigit()][:200]
+    ids = [i for i in map(parse_id, request.args.get("ids", "").split(",")) if i is not None][:200]
     query = access.visible_jobs(me(), Job.select(Job.id, Job.status, Job.reason, Job.cpu_seconds,
                                                  Job.gpu_seconds, Job.finalized).where(Job.id.in_(ids)))
     return jsonify({str(j.id): {"status": j.status, "reason": j.reason, "finalized": j.finalized,

@@ -11,6 +11,7 @@ from ... import access, environments, grants, job_templates
 from ...blobs import BlobStore
 from ...errors import GatewayError
 from ...models import Job, Team, TemplateVersion, User
+from ..common import accepts_upload
 from . import portal
 from .common import ctx, login_required, me
 
@@ -93,6 +94,7 @@ def templates():
 
 
 @portal.route("/templates/new", methods=["GET", "POST"])
+@accepts_upload
 @login_required
 def new_template():
     if request.method == "GET":
@@ -109,6 +111,7 @@ def new_template():
 
 
 @portal.route("/templates/<int:template_id>/edit", methods=["GET", "POST"])
+@accepts_upload
 @login_required
 def edit_template(template_id):
     tpl = job_templates.get_template(me(), template_id)
