@@ -12,6 +12,8 @@ import atexit
 import logging
 import os
 import socket
+import time
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -28,7 +30,7 @@ from .jobs import job_dir, list_output_files
 from .models import Job, PollerLease
 from .runs import slurm_job_name
 from .slurm.client import SlurmClient, SlurmJob
-from .slurm.states import COMPLETED, FAILED, classify, normalise
+from .slurm.states import COMPLETED, FAILED, PENDING, classify, normalise
 
 logger = logging.getLogger(__name__)
 LEASE_NAME = "poller"
@@ -125,6 +127,8 @@ def _changes(ctx: Context, job: dict, rec: SlurmJob) -> dict:
     if outcome.final and rec.source != "sacct":
         # Charges come from accounting only: wait until it has the finished record.
         return {}
+    if outcome.status == PENDING and _lacks_pending_reason(rec):
+        del fields["reason"]  # no news: keep the reason the job has
     changes = {k: v for k, v in fields.items() if job[k] != v}
     if outcome.final:
         changes.update(_finish(ctx, job, outcome.status))
@@ -202,17 +206,18 @@ def _lacks_pending_reason(rec: SlurmJob) -> bool:
     return rec.state.split(" ")[0] == "PENDING" and rec.reason in ("", "None")
 
 
-def read_records(slurm: SlurmClient, ids: list[str]) -> dict[str, SlurmJob]:
+def read_records(slurm: SlurmClient, ids: list[str], known: Collection[str] = ()) -> dict[str, SlurmJob]:
     """Accounting records for ``ids``, completed from the controller in one ``squeue``.
 
     squeue is asked (once, for all of them) about the jobs accounting does not know
-    yet and about pending jobs whose accounting record has no reason: Slurm 24.11's
-    sacct shows ``None`` for a held job that squeue calls ``JobHeldUser``. Charges
-    still come from the accounting record; only its reason is taken from squeue.
+    yet and about pending jobs whose accounting record has no reason (Slurm 24.11's
+    sacct shows ``None`` for a held job that squeue calls ``JobHeldUser``), except
+    those in ``known``, whose reason the gateway already has. Charges still come from
+    the accounting record; only its reason is taken from squeue.
     """
     records = slurm.accounting(ids)
     missing = [i for i in ids if i not in records]
-    no_reason = [i for i in ids if i in records and _lacks_pending_reason(records[i])]
+    no_reason = [i for i in ids if i in records and i not in known and _lacks_pending_reason(records[i])]
     if not missing and not no_reason:
         return records
     queued = slurm.queue(missing + no_reason)
@@ -224,6 +229,22 @@ def read_records(slurm: SlurmClient, ids: list[str]) -> dict[str, SlurmJob]:
         if q is not None and q.reason not in ("", "None"):
             records[i] = replace(records[i], reason=q.reason)
     return records
+
+
+# Pending reasons that only squeue knows are asked again at most this often; in
+# between, a job keeps the reason it has (one squeue over thousands of held jobs costs
+# about as much as the sacct call itself).
+PENDING_REASON_REFRESH_S = 60.0
+_last_reason_refresh = 0.0
+
+
+def _known_reasons(jobs: list[dict]) -> set[str]:
+    global _last_reason_refresh
+    now = time.monotonic()
+    if now - _last_reason_refresh >= PENDING_REASON_REFRESH_S:
+        _last_reason_refresh = now
+        return set()
+    return {j["slurm_job_id"] for j in jobs if j["status"] == PENDING and j["reason"].startswith("waiting: ")}
 
 
 def tick(ctx: Context) -> TickResult:
@@ -241,7 +262,7 @@ def tick(ctx: Context) -> TickResult:
     result.unfinished = len(jobs)
     if not jobs:
         return result
-    records = read_records(ctx.slurm, [j["slurm_job_id"] for j in jobs])
+    records = read_records(ctx.slurm, [j["slurm_job_id"] for j in jobs], _known_reasons(jobs))
     pending_writes = []
     for job in jobs:
         rec = records.get(job["slurm_job_id"])

@@ -107,3 +107,12 @@ def test_an_expected_start_is_not_a_start():
     pending = SlurmJob(job_id="5", name="x", state="PENDING", start_time=expected, source="squeue")
     running = SlurmJob(job_id="5", name="x", state="RUNNING", start_time=expected, source="squeue")
     assert started_at(pending) is None and started_at(running) == expected
+
+
+def test_a_known_pending_reason_is_not_asked_again(recorded):
+    """Between refreshes the poller passes the jobs whose reason it already has: no
+    squeue call at all when nothing else is missing (24.11's held jobs cost one)."""
+    slurm = RecordedSlurm(recorded)
+    held = next(j.job_id for j in slurm.sacct.values() if j.name == "held")
+    records = read_records(slurm, [held], known={held})
+    assert slurm.queue_calls == [] and records[held].source == "sacct"
