@@ -11,9 +11,8 @@ gateway opens a file a job wrote.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -74,17 +73,11 @@ def open_file(base: Path, relative: str | PurePosixPath) -> BinaryIO:
         raise
 
 
-@contextmanager
-def open_regular(base: Path, relative: str | PurePosixPath) -> Iterator[BinaryIO]:
-    with open_file(base, relative) as f:
-        yield f
-
-
 def read_bytes(base: Path, relative: str, limit: int) -> bytes | None:
     """At most ``limit`` bytes of a job file, or None if it is missing or not a plain
     file (a job that never wrote it, or put something else there)."""
     try:
-        with open_regular(base, relative) as f:
+        with open_file(base, relative) as f:
             return f.read(limit)
     except UnsafeJobFile:
         return None
@@ -93,7 +86,7 @@ def read_bytes(base: Path, relative: str, limit: int) -> bytes | None:
 def read_range(base: Path, relative: str, offset: int, size: int) -> bytes:
     """``size`` bytes from ``offset`` (for tailing a log); empty if unreadable."""
     try:
-        with open_regular(base, relative) as f:
+        with open_file(base, relative) as f:
             f.seek(offset)
             return f.read(size)
     except UnsafeJobFile:
@@ -103,7 +96,7 @@ def read_range(base: Path, relative: str, offset: int, size: int) -> bytes:
 def read_tail(base: Path, relative: str, size: int) -> bytes:
     """The last ``size`` bytes; empty if unreadable."""
     try:
-        with open_regular(base, relative) as f:
+        with open_file(base, relative) as f:
             end = os.fstat(f.fileno()).st_size
             f.seek(max(0, end - size))
             return f.read(size)
@@ -204,11 +197,10 @@ def copy_files(base: Path, relative: str, listing: Listing, dest: Path) -> list[
     for item in listing.files:
         target = dest / item["path"]
         try:
-            with open_regular(base, f"{relative}/{item['path']}") as src:
+            with open_file(base, f"{relative}/{item['path']}") as src:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with open(target, "xb") as out:
-                    while chunk := src.read(1 << 20):
-                        out.write(chunk)
+                    shutil.copyfileobj(src, out, 1 << 20)
         except UnsafeJobFile:
             skipped.append(f"{item['path']}: changed while it was copied, skipped")
     return skipped

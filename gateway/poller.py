@@ -122,8 +122,8 @@ def _changes(ctx: Context, job: dict, rec: SlurmJob) -> dict:
         fields.update(elapsed_seconds=rec.elapsed_seconds, alloc_cpus=rec.alloc_cpus,
                       alloc_gpus=rec.alloc_gpus, cpu_seconds=cpu_s, gpu_seconds=gpu_s,
                       started_at=rec.start_time, ended_at=rec.end_time)
-    elif started_at(rec):
-        fields["started_at"] = started_at(rec)
+    elif (start := started_at(rec)) is not None:
+        fields["started_at"] = start
     if outcome.final and rec.source != "sacct":
         # Charges come from accounting only: wait until it has the finished record.
         return {}
@@ -203,7 +203,7 @@ def reconcile_unconfirmed(ctx: Context, result: TickResult) -> None:
 
 
 def _lacks_pending_reason(rec: SlurmJob) -> bool:
-    return rec.state.split(" ")[0] == "PENDING" and rec.reason in ("", "None")
+    return normalise(rec.state) == "PENDING" and rec.reason in ("", "None")
 
 
 def read_records(slurm: SlurmClient, ids: list[str], known: Collection[str] = ()) -> dict[str, SlurmJob]:

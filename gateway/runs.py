@@ -12,7 +12,6 @@ import pwd
 import re
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 from . import access, data, job_templates
 from .blobs import BlobStore
@@ -23,7 +22,6 @@ from .errors import SlurmError, SlurmNoAnswer, ValidationError
 from .inputs import coerce
 from .job_notes import check_tag_name
 from .job_paths import JobPaths
-from .jobs import job_dir
 from .jobs import paths as jobs_paths
 from .models import Experiment, Job, Tag, Template, TemplateVersion, User
 from .render import RenderRequest, render_job_script
@@ -143,7 +141,8 @@ def _render(ctx: Context, plan: RunPlan, job_id: int | str, slurm_name: str) -> 
         partition=mt.partition, account=plan.license.slurm_account, cpus=mt.cpus,
         memory_mb=mt.memory_mb, gpus=mt.gpus, gres=mt.gres,
         software_disk_gb=plan.software_disk_gb, time_limit_minutes=plan.time_limit_minutes,
-        job_dir=str(ctx.config.jobs_root / str(job_id)), scratch_root=ctx.config.slurm.scratch_root,
+        job_dir=str(JobPaths.of(ctx.config.jobs_root, job_id).base),
+        scratch_root=ctx.config.slurm.scratch_root,
     ))
 
 
@@ -168,27 +167,28 @@ def _passwd(name: str) -> pwd.struct_passwd:
                          f"gateway host", "user") from None
 
 
-def _prepare_dir(ctx: Context, job: Job, files: list[dict]) -> Path:
+def _prepare_dir(ctx: Context, job: Job, files: list[dict]) -> JobPaths:
     """``jobs/<id>/``: template/ read-only for the job, output/ and run/ writable by it."""
-    base = job_dir(ctx, job)
-    for sub in ("template", "output", "run"):
-        (base / sub).mkdir(parents=True, exist_ok=True)
+    paths = jobs_paths(ctx, job)
+    writable = (paths.output_dir, paths.run_dir)
+    for d in (paths.template_dir, *writable):
+        d.mkdir(parents=True, exist_ok=True)
     store = BlobStore(ctx.config.store_root)
     for f in files:
-        target = base / "template" / f["name"]
+        target = paths.template_dir / f["name"]
         shutil.copyfile(store.path(f["sha256"]), target)
         os.chmod(target, 0o444)
-    os.chmod(base / "template", 0o555)
+    os.chmod(paths.template_dir, 0o555)
     owner = _passwd(job.unix_user) if job.unix_user else None
     if owner is not None and os.geteuid() == 0:
-        for sub in ("output", "run"):
-            os.chown(base / sub, owner.pw_uid, owner.pw_gid)
+        for d in writable:
+            os.chown(d, owner.pw_uid, owner.pw_gid)
     elif owner is not None:
         # Not root: the job user reaches these through group/other write (see etc/sudoers).
-        for sub in ("output", "run"):
-            os.chmod(base / sub, 0o1777)
-    os.chmod(base, 0o755)
-    return base
+        for d in writable:
+            os.chmod(d, 0o1777)
+    os.chmod(paths.base, 0o755)
+    return paths
 
 
 def placed_io(paths: JobPaths) -> tuple[str, ...]:
@@ -292,10 +292,10 @@ def submit_script(ctx: Context, user: User, body: dict) -> Job:
             project=exp.project if exp else None, experiment=exp,
             time_limit_minutes=limit, reason="submitting", unix_user=unix_user_for(ctx, user),
         )
-    base = _prepare_dir(ctx, job, [])
+    paths = _prepare_dir(ctx, job, [])
     options = [f"--account={lic.slurm_account}", f"--time={limit}",
-               f"--export=ALL,JOB_ID={job.id},JOB_OUTPUT_DIR={base / 'output'}"]
+               f"--export=ALL,JOB_ID={job.id},JOB_OUTPUT_DIR={paths.output_dir}"]
     if get_str(body, "partition"):
         options.append(f"--partition={partition}")
     options.append(f"--job-name={slurm_job_name(job)}")
-    return _submit(ctx, job, script, tuple(options), workdir=workdir or str(jobs_paths(ctx, job).run_dir))
+    return _submit(ctx, job, script, tuple(options), workdir=workdir or str(paths.run_dir))

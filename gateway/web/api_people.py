@@ -6,7 +6,17 @@ from flask import Blueprint, jsonify, request
 from .. import data, environments, grants, job_templates, licenses, users
 from ..auth.login import login
 from ..models import Team, TeamMember, User
-from .common import authenticated, body, client_address, created, ctx, sign_in, sign_out, user
+from .common import (
+    authenticated,
+    body,
+    client_address,
+    created,
+    ctx,
+    optional_body,
+    sign_in,
+    sign_out,
+    user,
+)
 
 people = Blueprint("api_people", __name__, url_prefix="/api/v1")
 
@@ -57,7 +67,7 @@ def list_tokens():
 @people.post("/tokens")
 @authenticated
 def create_token():
-    payload = body() if request.get_data(cache=True).strip() else {}
+    payload = optional_body()
     name = payload.get("name") if isinstance(payload.get("name"), str) else ""
     token = users.create_token(user(), name[:100])
     return created({"token": token, **users.token_dict(users.list_tokens(user())[-1])})
@@ -86,7 +96,7 @@ def list_teams():
 def _access(obj):
     if request.method == "GET":
         return jsonify(grants.list_access(user(), obj))
-    payload = body() if request.method == "POST" else (request.get_json(silent=True) or dict(request.args))
+    payload = body() if request.method == "POST" else (optional_body() or dict(request.args))
     if request.method == "POST":
         return created(grants.grant(user(), obj, payload))
     grants.revoke(user(), obj, payload)

@@ -1,10 +1,10 @@
 """API for working together on jobs: tags, comments, share links, and the public view."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
 from .. import job_notes, jobs, share_links
-from .common import authenticated, body, created, ctx, log_response, output_file_response, user
+from .common import authenticated, body, created, ctx, log_response, optional_body, output_file_response, user
 
 sharing = Blueprint("api_sharing", __name__, url_prefix="/api/v1")
 
@@ -72,7 +72,7 @@ def list_share_links(job_id):
 @sharing.post("/jobs/<job_id>/share-links")
 @authenticated
 def create_share_link(job_id):
-    link, token = share_links.create(user(), _job(job_id), request.get_json(silent=True) or {})
+    link, token = share_links.create(user(), _job(job_id), optional_body())
     return created(share_links.link_dict(link, token, ctx().config.public_url))
 
 

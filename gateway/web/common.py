@@ -8,9 +8,10 @@ from pathlib import PurePosixPath
 from flask import Response, current_app, jsonify, request, send_file, session
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import validate_csrf
+from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms.validators import ValidationError as WTFValidationError
 
-from ..errors import Forbidden, PayloadTooLarge, Unauthorized, ValidationError
+from ..errors import Forbidden, Unauthorized, ValidationError
 from ..validation import get_int
 
 # Every request body is bounded before it is parsed: JSON and forms by this, uploads
@@ -59,7 +60,7 @@ def body() -> dict:
     # A chunked body has no length to refuse up front: werkzeug stops reading it at the
     # limit, so a body that fills the limit is one that went over it.
     if limit and len(request.get_data(cache=True)) >= limit:
-        raise PayloadTooLarge(f"the request body is larger than {limit // 2**20} MB", "body")
+        raise RequestEntityTooLarge()  # the one 413 answer, in web/__init__
     if not request.is_json:
         raise ValidationError("the request body must be a JSON object "
                               "(Content-Type: application/json)", "body")
@@ -73,6 +74,11 @@ def body() -> dict:
     if not isinstance(payload, dict):
         raise ValidationError("the request body must be a JSON object", None)
     return payload
+
+
+def optional_body() -> dict:
+    """The JSON object of a request whose body may be left out (``{}`` then)."""
+    return body() if request.get_data(cache=True).strip() else {}
 
 
 def authenticated(view):

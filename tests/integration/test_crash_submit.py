@@ -48,6 +48,12 @@ def slow_sbatch(gw_sqlite):
     return config_path
 
 
+def a_template(gw, script: str) -> dict:
+    gw.environment()
+    gw.experiment()
+    return gw.template(script=script)
+
+
 def start_server(config_path):
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--bind", f"127.0.0.1:{port}",
@@ -115,9 +121,7 @@ def settle(gw, monkeypatch):
 
 def test_killed_after_slurm_took_the_job_before_the_id_was_recorded(gw_sqlite, slow_sbatch, monkeypatch):
     gw = gw_sqlite
-    gw.environment()
-    gw.experiment()
-    tpl = gw.template(script="echo ran; sleep 1\n")
+    tpl = a_template(gw, "echo ran; sleep 1\n")
     proc, url = start_server(slow_sbatch)
     results = []
     t = threading.Thread(target=post_run, args=(url, gw.token, tpl["id"], results))
@@ -167,9 +171,7 @@ def final_accounting(gw, row):
 
 def test_killed_at_random_during_a_burst_leaves_nothing_behind(gw_sqlite, slow_sbatch, monkeypatch):
     gw = gw_sqlite
-    gw.environment()
-    gw.experiment()
-    tpl = gw.template(script="echo ran\n")
+    tpl = a_template(gw, "echo ran\n")
     started = time.time()
     start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started - 2))
     proc, url = start_server(slow_sbatch)

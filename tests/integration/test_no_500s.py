@@ -95,3 +95,16 @@ def test_deeply_nested_json_is_a_400(gw, depth):
 def test_ids_and_numbers_out_of_range_are_4xx(world, path):
     r = world.api("GET", path)
     assert 400 <= r.status_code < 500 and r.json["field"], (path, r.status_code, r.get_data(as_text=True))
+
+
+def test_routes_whose_body_is_optional_refuse_deep_nesting_too(world):
+    """Share links, tokens and revokes take an optional body; it goes through the same
+    checks as every other body (it used to reach json.loads unguarded: a 500)."""
+    gw = world
+    job = gw.ok("POST", "/jobs/sbatch", 201, json={"script": "#!/bin/bash\ntrue\n", "license": "test-lab"})
+    deep = "[" * 5000 + "]" * 5000
+    for method, path in (("POST", f"/jobs/{job['id']}/share-links"), ("POST", "/tokens"),
+                         ("DELETE", "/projects/proj/access")):
+        r = gw.api(method, path, data=deep, content_type="application/json")
+        assert r.status_code == 400 and r.json["field"] == "body", (path, r.status_code)
+    assert gw.ok("POST", f"/jobs/{job['id']}/share-links", 201)["token"]  # no body: {} as before
