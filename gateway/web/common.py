@@ -40,7 +40,8 @@ def _check_json(payload) -> None:
     while stack:
         value, where, depth = stack.pop()
         if depth > MAX_JSON_DEPTH:
-            raise ValidationError(f"is nested more than {MAX_JSON_DEPTH} levels deep", where or "body")
+            # The body as a whole is the problem (a 65-level path would name nothing).
+            raise ValidationError(f"is nested more than {MAX_JSON_DEPTH} levels deep", "body")
         if isinstance(value, str):
             if "\0" in value:
                 # No stored text may hold NUL (PostgreSQL refuses it, C tools stop at it).
