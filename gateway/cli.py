@@ -3,6 +3,7 @@ and, registered from gateway.client, the commands SSH users run."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 
@@ -12,15 +13,28 @@ from .client.commands import register as register_client_commands
 from .errors import ConfigError, GatewayError
 
 
-def _setup(config_path: str | None = None):
+def _setup(config_path: str | None = None, service: str = ""):
+    """The context for a command. ``service`` commands (serve, worker, db upgrade, demo)
+    make and use the gateway's state: they run as its service user only, with private
+    files, and refuse to start while that state is open to others."""
     from . import config as config_mod
+    from . import private_state
     from .context import Context
     from .db import bind
 
+    if service:
+        why = private_state.refuse_root(service)
+        if why:
+            raise click.ClickException(why)
+        os.umask(private_state.UMASK)
     try:
         cfg = config_mod.load(config_path)
     except ConfigError as e:
         raise click.ClickException(f"configuration error: {e}") from None
+    if service in ("serve", "worker"):
+        found = private_state.problems(cfg)
+        if found:
+            raise click.ClickException("the gateway's state is not private:\n  " + "\n  ".join(found))
     bind(cfg.database_url)
     return Context.from_config(cfg)
 
@@ -51,7 +65,7 @@ def db_upgrade(config_path):
     """Apply pending migrations."""
     from .migrate import upgrade
 
-    _setup(config_path)
+    _setup(config_path, service="db upgrade")
     done = upgrade()
     click.echo(f"applied {len(done)} migration(s): {', '.join(done)}" if done else "schema is up to date")
 
@@ -141,7 +155,7 @@ def serve(bind_addr, workers, poller, config_path):
     """Serve the portal and API with gunicorn."""
     from .wsgi_server import run
 
-    _setup(config_path)  # fail early on a bad config, before forking
+    _setup(config_path, service="serve")  # fail early on a bad config, before forking
     run(bind_addr, workers, poller, config_path)
 
 
@@ -152,7 +166,7 @@ def worker(once, config_path):
     """Run the accounting poller."""
     from .poller import start_scheduler, tick
 
-    ctx = _setup(config_path)
+    ctx = _setup(config_path, service="worker")
     if once:
         result = _fail_on_gateway_error(tick, ctx)
         click.echo(f"unfinished={result.unfinished} updated={result.updated} "
@@ -164,18 +178,29 @@ def worker(once, config_path):
 
 
 @main.command("check")
+@click.option("--fix", is_flag=True, help="Correct folder access and Slurm associations")
 @click.option("--config", "config_path", default=None)
-def check(config_path):
-    """Check the config against Slurm: partitions, GPU types, accounts."""
+def check(fix, config_path):
+    """Check the config against Slurm (partitions, GPU types, accounts), the privacy of
+    the gateway's state, folder access on disk and Slurm associations against the
+    role model; with --fix, correct the last two."""
+    from . import disk_access, private_state, slurm_associations
     from .slurm_checks import check_against_slurm
 
-    ctx = _setup(config_path)
+    ctx = _setup(config_path, service="check")
     problems = _fail_on_gateway_error(check_against_slurm, ctx)
-    for p in problems:
+    problems += private_state.problems(ctx.config)
+    fixed = [str(d) for d in disk_access.sync_all(ctx.config, fix=fix)]
+    fixed += [str(d) for d in _fail_on_gateway_error(slurm_associations.sync, ctx.config, ctx.slurm,
+                                                      fix=fix)]
+    for p in problems + ([] if fix else fixed):
         click.echo(f"problem: {p}", err=True)
-    if problems:
+    for f in fixed if fix else []:
+        click.echo(f"fixed: {f}")
+    if problems or (fixed and not fix):
         sys.exit(1)
-    click.echo("configuration matches Slurm")
+    click.echo("configuration matches Slurm; state is private; folder access and "
+               "associations match the role model")
 
 
 @main.command("demo")
@@ -184,7 +209,7 @@ def demo(config_path):
     """Load demo data (user, environment, templates, project) and print a token."""
     from .demo import load_demo
 
-    ctx = _setup(config_path)
+    ctx = _setup(config_path, service="demo")
     token = _fail_on_gateway_error(load_demo, ctx)
     click.echo(token)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import ConfigError
 
 MAX_TIME_LIMIT_MINUTES = 72 * 60
-SUBMIT_VIA = ("setpriv", "runuser", "sudo")  # the product's hard ceiling for a job's wall time
+SUBMIT_VIA = ("sudo",)  # the product's hard ceiling for a job's wall time
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SLURM_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
@@ -68,10 +68,9 @@ class SlurmSettings:
     bin_dir: str = ""
     # Unix user jobs run as. Empty: jobs run as the gateway's own user.
     job_user: str = ""
-    # How to become job_user for sbatch/scancel: "setpriv" (the gateway runs as root;
-    # util-linux's setpriv switches user without PAM: cheapest), "runuser" (root, through
-    # PAM) or "sudo" (an unprivileged gateway, rule in etc/sudoers.d/slurm-gateway).
-    submit_via: str = "setpriv"
+    # How the unprivileged gateway becomes job_user (or a person) for sbatch/scancel:
+    # "sudo", with the rule in etc/sudoers.d/slurm-gateway allowing exactly those two.
+    submit_via: str = "sudo"
     # Base of the per-job scratch dir (JOB_WORK_DIR) on the compute node.
     scratch_root: str = "/var/tmp/slurm-scratch"
     default_time_minutes: int = 60
@@ -197,6 +196,9 @@ def _slurm(raw: dict) -> SlurmSettings:
     if unknown:
         raise ConfigError(f"unknown keys {sorted(unknown)}", "slurm")
     s = SlurmSettings(**raw)
+    if s.submit_via in ("setpriv", "runuser"):
+        raise ConfigError(f"{s.submit_via!r} needs a gateway running as root, which it no longer "
+                          f"does: use \"sudo\" (etc/sudoers.d/slurm-gateway)", "slurm.submit_via")
     if s.submit_via not in SUBMIT_VIA:
         raise ConfigError(f"must be one of {list(SUBMIT_VIA)}", "slurm.submit_via")
     if not 1 <= s.max_time_minutes <= MAX_TIME_LIMIT_MINUTES:

@@ -6,12 +6,12 @@ stay inside the experiment it names.
 """
 from __future__ import annotations
 
+import contextlib
 import os
-import pwd
 import shutil
 from pathlib import Path
 
-from . import access, job_files
+from . import access, disk_access, job_files
 from .config import Config
 from .db import iso
 from .errors import Conflict, NotFound, PayloadTooLarge, ValidationError
@@ -37,7 +37,9 @@ def create_project(config: Config, user: User, body: dict) -> Project:
     if existing is not None:
         raise access.name_taken(user, existing, "project", name)
     project = Project.create(name=name, owner=user)
-    project_dir(config, name).mkdir(parents=True, exist_ok=True)
+    disk_access.prepare_data_root(config)
+    project_dir(config, name).mkdir(mode=0o700, exist_ok=True)
+    disk_access.sync_project(config, project)
     return project
 
 
@@ -59,7 +61,10 @@ def create_experiment(config: Config, user: User, project: Project, body: dict) 
     if Experiment.select().where(Experiment.project == project, Experiment.name == name).exists():
         raise Conflict(f"experiment {name!r} already exists in {project.name!r}", "name")
     exp = Experiment.create(project=project, name=name, owner=user)
-    (experiment_dir(config, exp) / PROCESSED).mkdir(parents=True, exist_ok=True)
+    project_dir(config, project.name).mkdir(mode=0o700, parents=True, exist_ok=True)
+    experiment_dir(config, exp).mkdir(mode=0o700, exist_ok=True)
+    (experiment_dir(config, exp) / PROCESSED).mkdir(mode=0o755, exist_ok=True)
+    disk_access.sync_project(config, project)
     return exp
 
 
@@ -127,43 +132,53 @@ def write_file(config: Config, user: User, exp: Experiment, path: str, stream, m
         raise ValidationError("the Processed folder is written by jobs only", "path")
     if target.is_dir():
         raise ValidationError(f"{path!r} is a folder", "path")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.upload")
-    size = 0
+    # Members' jobs write here too: from the experiment folder down, no link is
+    # followed, so a folder swapped for a link while this runs cannot send the upload
+    # into the gateway's own state (the blob store, another experiment).
+    *folders, name = target.relative_to(root).parts
+    tmp, size = f".{name}.upload", 0
     try:
-        with open(tmp, "wb") as f:
+        dfd = job_files.open_folder(root, folders, create=True)
+    except OSError as e:
+        raise ValidationError(f"{path!r}: a part of it is not a folder", "path") from e
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=dfd)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666,
+                     dir_fd=dfd)
+        with open(fd, "wb") as f:
             while chunk := stream.read(1 << 20):
                 size += len(chunk)
                 if size > max_bytes:
                     raise PayloadTooLarge(f"larger than {max_bytes // 2**20} MB", "path")
                 f.write(chunk)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except IsADirectoryError as e:
+            raise ValidationError(f"{path!r} is a folder", "path") from e
     finally:
         # Too large, a client that went away, a full disk: no half file stays behind.
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=dfd)
+        os.close(dfd)
     return {"path": str(target.relative_to(root)), "size": size}
 
 
 def copy_to_processed(config: Config, exp: Experiment, folder_name: str, job_base: Path,
-                      listing: job_files.Listing, owner: str = "") -> tuple[Path, list[str]]:
+                      listing: job_files.Listing) -> tuple[Path, list[str]]:
     """Copy a finished job's listed output files to ``<experiment>/Processed/<folder_name>/``.
 
     Only regular files, each re-opened without following links (the job's output
     folder is hostile input; links are not copied). Idempotent: a second copy (poller
-    re-run) replaces the first instead of nesting. The copy belongs to ``owner`` (the
-    Unix user the job ran as) when the gateway can give it away, so people own the
-    results of their jobs there too. Returns the folder and what was skipped.
+    re-run) replaces the first instead of nesting. The copy is the gateway's, readable
+    by the experiment's Members' jobs, written by none. Returns the folder and what was
+    skipped.
     """
     dest = experiment_dir(config, exp) / PROCESSED / folder_name
     tmp = dest.with_name(f".{folder_name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
     skipped = job_files.copy_files(job_base, OUTPUT, listing, tmp)
-    if owner and os.geteuid() == 0:
-        pw = pwd.getpwnam(owner)
-        for root, dirs, files in os.walk(tmp):
-            for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-                os.lchown(name, pw.pw_uid, pw.pw_gid)
     if dest.exists():
         shutil.rmtree(dest)
     os.replace(tmp, dest)

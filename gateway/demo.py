@@ -81,7 +81,7 @@ def load_demo(ctx: Context) -> str:
     team = Team.get_or_none(Team.name == "all-staff") or Team.create(name="all-staff", source="ldap")
     if not Grant.select().where(Grant.kind == "project", Grant.object_key == str(project.id),
                                 Grant.team == team).exists():
-        grants.grant(user, project, {"team": team.name, "role": "member"})
+        grants.grant(ctx, user, project, {"team": team.name, "role": "member"})
     exp = Experiment.get_or_none(Experiment.project == project, Experiment.name == "exp1") or \
         data.create_experiment(ctx.config, user, project, {"name": "exp1"})
     raw = data.experiment_dir(ctx.config, exp) / "raw"

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from peewee import JOIN
 
-from . import access
+from . import access, fences
 from .access import ROLE_NAMES, Role
+from .context import Context
 from .db import database, iso
 from .errors import Forbidden, ValidationError
 from .models import Grant, Team, User
@@ -55,7 +56,7 @@ def list_access(actor: User, obj) -> list[dict]:
     return out
 
 
-def grant(actor: User, obj, body: dict) -> dict:
+def grant(ctx: Context, actor: User, obj, body: dict) -> dict:
     require_dict(body)
     kind = access.KIND_OF[type(obj).__name__]
     access.require(actor, f"{kind}.manage_access", obj, kind)
@@ -78,11 +79,12 @@ def grant(actor: User, obj, body: dict) -> dict:
         else:
             Grant.update(role=role_name, granted_by=actor).where(Grant.id == existing.id).execute()
     access.forget_grants(actor)
+    _follow(ctx, kind)
     return {"user": user.username if user else None, "team": team.name if team else None,
             "role": role_name}
 
 
-def revoke(actor: User, obj, body: dict) -> None:
+def revoke(ctx: Context, actor: User, obj, body: dict) -> None:
     require_dict(body)
     kind = access.KIND_OF[type(obj).__name__]
     access.require(actor, f"{kind}.manage_access", obj, kind)
@@ -94,3 +96,11 @@ def revoke(actor: User, obj, body: dict) -> None:
         raise Forbidden("only an owner may remove an owner", "role")
     existing.delete_instance()
     access.forget_grants(actor)
+    _follow(ctx, kind)
+
+
+def _follow(ctx: Context, kind: str) -> None:
+    """Data on disk and licences in Slurm follow grants on projects, experiments and
+    licences (templates and environments live only in the gateway)."""
+    if kind in ("project", "experiment", "license"):
+        fences.follow(ctx, disk=kind != "license", slurm=kind == "license")

@@ -35,11 +35,19 @@ def _parts(relative: str | PurePosixPath) -> list[str]:
     return parts
 
 
-def _open_dir(base: Path, parts: list[str]) -> int:
-    """A descriptor of ``base/parts...``, each component opened without following links."""
+def open_folder(base: Path, parts: list[str] | tuple[str, ...], create: bool = False) -> int:
+    """A descriptor of ``base/parts...`` reached without following any link (made on
+    the way when ``create``): for writing into a folder hostile code may also write."""
     fd = os.open(base, _DIR_FLAGS)
     try:
         for part in parts:
+            if part in ("", ".", "..") or "/" in part:
+                raise ValidationError("must be a relative path", "path")
+            if create:
+                try:
+                    os.mkdir(part, 0o777, dir_fd=fd)
+                except FileExistsError:
+                    pass
             nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
             os.close(fd)
             fd = nfd
@@ -56,7 +64,7 @@ def open_file(base: Path, relative: str | PurePosixPath) -> BinaryIO:
     """
     parts = _parts(relative)
     try:
-        dfd = _open_dir(base, parts[:-1])
+        dfd = open_folder(base, parts[:-1])
         try:
             fd = os.open(parts[-1], _FILE_FLAGS, dir_fd=dfd)
         finally:
@@ -139,7 +147,7 @@ def list_files(base: Path, relative: str, max_entries: int) -> Listing:
     entries the listing stops and says it is ``truncated``."""
     out = Listing()
     try:
-        top = _open_dir(base, _parts(relative))
+        top = open_folder(base, _parts(relative))
     except OSError:
         return out
     seen = 0
@@ -191,7 +199,8 @@ def list_files(base: Path, relative: str, max_entries: int) -> Listing:
 def copy_files(base: Path, relative: str, listing: Listing, dest: Path) -> list[str]:
     """Copy the listed regular files from ``base/relative`` into the new folder ``dest``
     (made here), re-opening each without following links; returns what was skipped
-    because it changed kind since it was listed."""
+    because it changed kind since it was listed or the job took the gateway's read
+    access away."""
     skipped = []
     dest.mkdir(mode=0o755)
     for item in listing.files:
@@ -201,6 +210,8 @@ def copy_files(base: Path, relative: str, listing: Listing, dest: Path) -> list[
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with open(target, "xb") as out:
                     shutil.copyfileobj(src, out, 1 << 20)
-        except UnsafeJobFile:
-            skipped.append(f"{item['path']}: changed while it was copied, skipped")
+        except UnsafeJobFile as e:
+            why = ("the job made it unreadable" if isinstance(e.__cause__, PermissionError)
+                   else "changed while it was copied")
+            skipped.append(f"{item['path']}: {why}, skipped")
     return skipped

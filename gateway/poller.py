@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from peewee import IntegrityError
 
-from . import data, job_files, job_templates
+from . import data, fences, job_files, job_templates
 from .charging import charge_seconds
 from .context import Context
 from .db import database, utcnow
@@ -92,7 +92,7 @@ def _finish(ctx: Context, job: dict, outcome_status: str) -> dict:
                      f"the rest was not listed or copied")
     if outcome_status == COMPLETED and row.experiment_id and listing.files:
         _, skipped = data.copy_to_processed(ctx.config, row.experiment, f"{row.name}-{row.id}", base,
-                                            listing, owner=row.unix_user)
+                                            listing)
         notes += skipped
     if notes:
         logger.warning("job %s: %d output note(s), e.g. %s", row.id, len(notes), notes[0])
@@ -339,6 +339,26 @@ def guarded_tick(ctx: Context, holder: str | None = None) -> TickResult | None:
             database.close()
 
 
+# Grants, logins and `gateway check --fix` already move the fences; this catches the
+# rest (a config edited, a team changed in the directory, an admin's manual change).
+FENCES_INTERVAL_SECONDS = 300
+
+
+def guarded_fences(ctx: Context, holder: str | None = None) -> list[str] | None:
+    """Folder ACLs and Slurm associations brought in line, by the lease holder only."""
+    holder = holder or default_holder()
+    if not acquire_lease(holder, ttl_seconds=max(10.0, ctx.config.slurm.poll_interval_seconds * 3)):
+        return None
+    try:
+        return fences.follow(ctx)
+    except Exception:
+        logger.exception("keeping folder access and associations in line failed")
+        return None
+    finally:
+        if not database.is_closed():
+            database.close()
+
+
 def start_scheduler(ctx: Context, blocking: bool = False):
     """Run ``guarded_tick`` every ``poll_interval_seconds`` with APScheduler."""
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -356,6 +376,8 @@ def start_scheduler(ctx: Context, blocking: bool = False):
     atexit.register(_release)
     scheduler.add_job(guarded_tick, "interval", args=[ctx, holder],
                       seconds=ctx.config.slurm.poll_interval_seconds,
+                      max_instances=1, coalesce=True, next_run_time=utcnow())
+    scheduler.add_job(guarded_fences, "interval", args=[ctx, holder], seconds=FENCES_INTERVAL_SECONDS,
                       max_instances=1, coalesce=True, next_run_time=utcnow())
     scheduler.start()
     return scheduler

@@ -13,7 +13,7 @@ import re
 import shutil
 from dataclasses import dataclass
 
-from . import access, data, job_templates
+from . import access, data, disk_access, job_templates
 from .blobs import BlobStore
 from .config import License, MachineType
 from .context import Context
@@ -28,6 +28,7 @@ from .render import RenderRequest, render_job_script
 from .sbatch_directives import is_heterogeneous, parse_directives, parse_time_limit
 from .slurm.client import SubmitRequest
 from .slurm.states import FAILED
+from .users import unix_user_for
 from .validation import get_int, get_str, require_dict
 
 logger = logging.getLogger(__name__)
@@ -151,44 +152,29 @@ def preview(ctx: Context, user: User, tpl: Template, body: dict) -> str:
     return _render(ctx, plan_run(ctx, user, tpl, body), "preview", "gw-preview")
 
 
-def unix_user_for(ctx: Context, user: User) -> str:
-    """The Unix user a person's job runs as: themselves (their LDAP uid) when the site
-    submits as the user and they have a Unix identity, else the configured job user."""
-    if ctx.config.slurm.submit_as_user and user.uid_number is not None:
-        return user.username
-    return ctx.config.slurm.job_user
-
-
-def _passwd(name: str) -> pwd.struct_passwd:
-    try:
-        return pwd.getpwnam(name)
-    except KeyError:
-        raise SlurmError(f"the Unix user {name!r} that this job would run as does not exist on the "
-                         f"gateway host", "user") from None
-
-
 def _prepare_dir(ctx: Context, job: Job, files: list[dict]) -> JobPaths:
-    """``jobs/<id>/``: template/ read-only for the job, output/ and run/ writable by it."""
+    """``jobs/<id>/``: template/ read-only for the job, output/ and run/ writable by it,
+    and nobody else let in (see disk_access)."""
     paths = jobs_paths(ctx, job)
-    writable = (paths.output_dir, paths.run_dir)
-    for d in (paths.template_dir, *writable):
-        d.mkdir(parents=True, exist_ok=True)
+    for d in (paths.base, paths.template_dir, paths.output_dir, paths.run_dir):
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
     store = BlobStore(ctx.config.store_root)
     for f in files:
         target = paths.template_dir / f["name"]
         shutil.copyfile(store.path(f["sha256"]), target)
         os.chmod(target, 0o444)
-    os.chmod(paths.template_dir, 0o555)
-    owner = _passwd(job.unix_user) if job.unix_user else None
-    if owner is not None and os.geteuid() == 0:
-        for d in writable:
-            os.chown(d, owner.pw_uid, owner.pw_gid)
-    elif owner is not None:
-        # Not root: the job user reaches these through group/other write (see etc/sudoers).
-        for d in writable:
-            os.chmod(d, 0o1777)
-    os.chmod(paths.base, 0o755)
+    if job.unix_user:
+        _passwd(job.unix_user)
+    disk_access.open_job_folder(paths, job.unix_user, disk_access.owner_name(ctx.config.jobs_root))
     return paths
+
+
+def _passwd(name: str) -> None:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        raise SlurmError(f"the Unix user {name!r} that this job would run as does not exist on the "
+                         f"gateway host", "user") from None
 
 
 def placed_io(paths: JobPaths) -> tuple[str, ...]:
@@ -239,7 +225,7 @@ def submit(ctx: Context, user: User, tpl: Template, body: dict) -> Job:
             license=plan.license.name, slurm_account=plan.license.slurm_account,
             machine_type=mt.name, partition=mt.partition, software_disk_gb=plan.software_disk_gb,
             time_limit_minutes=plan.time_limit_minutes, inputs=plan.inputs, reason="submitting",
-            unix_user=unix_user_for(ctx, user),
+            unix_user=unix_user_for(ctx.config, user),
         )
         # Tags set before the job starts: only the person running it can (F20).
         for name in plan.tags:
@@ -290,7 +276,7 @@ def submit_script(ctx: Context, user: User, body: dict) -> Job:
             kind="sbatch", name=name[:128], user=user, license=lic.name,
             slurm_account=lic.slurm_account, partition=partition,
             project=exp.project if exp else None, experiment=exp,
-            time_limit_minutes=limit, reason="submitting", unix_user=unix_user_for(ctx, user),
+            time_limit_minutes=limit, reason="submitting", unix_user=unix_user_for(ctx.config, user),
         )
     paths = _prepare_dir(ctx, job, [])
     options = [f"--account={lic.slurm_account}", f"--time={limit}",

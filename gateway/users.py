@@ -18,6 +18,14 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def unix_user_for(config, user: User) -> str:
+    """The Unix user a person's jobs run as: themselves (their LDAP uid) when the site
+    submits as the user and they have a Unix identity, else the configured job user."""
+    if config.slurm.submit_as_user and user.uid_number is not None:
+        return user.username
+    return config.slurm.job_user
+
+
 def add_user(username: str, is_admin: bool = False, display_name: str = "") -> User:
     if not USERNAME_RE.match(username or ""):
         raise ValidationError("must be lower-case letters, digits, '_', '.', '-' (max 64)", "username")

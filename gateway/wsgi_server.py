@@ -59,16 +59,18 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @contextmanager
 def serve_in_background(env: dict | None = None, log=subprocess.DEVNULL, timeout: float = 20,
-                        poller: bool = False):
+                        poller: bool = False, as_user: str | None = None):
     """`gateway serve` (one worker) on a free loopback port; yields its URL.
 
-    For the tests and benchmarks, which need a real HTTP server next to them.
+    For the tests and benchmarks, which need a real HTTP server next to them; a caller
+    running as root names the service user to serve as (``as_user``).
     """
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--bind",
-                             f"127.0.0.1:{port}", "--workers", "1",
-                             "--poller" if poller else "--no-poller"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    args = [sys.executable, "-m", "gateway.cli", "serve", "--bind", f"127.0.0.1:{port}",
+            "--workers", "1", "--poller" if poller else "--no-poller"]
+    if as_user:
+        args = ["setpriv", f"--reuid={as_user}", f"--regid={as_user}", "--init-groups", "--", *args]
+    proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     try:
         while True:

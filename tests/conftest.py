@@ -21,6 +21,33 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_BASE = Path(os.environ.get("GATEWAY_TEST_BASE", "/var/tmp/gateway-tests"))
 PG_URL = os.environ.get("GATEWAY_TEST_PG_URL", "postgresql://gateway@127.0.0.1:5433/gateway_test")
 BACKENDS = os.environ.get("GATEWAY_TEST_BACKENDS", "sqlite,postgres").split(",")
+# The gateway's service user (scripts/install): `gateway serve`, `worker`, `check` run
+# as it, never as root. In-process tests drive the same code as root for speed; the
+# state they make is handed to this user so a server started on it can use it.
+SERVICE_USER = "gateway"
+
+
+def as_service(args: list[str]) -> list[str]:
+    """``args`` run as the service user."""
+    return ["setpriv", f"--reuid={SERVICE_USER}", f"--regid={SERVICE_USER}", "--init-groups", "--", *args]
+
+
+def hand_to_service(base: Path) -> None:
+    """Give a test gateway's state to the service user, with the modes it insists on."""
+    import pwd
+
+    pw = pwd.getpwnam(SERVICE_USER)
+    for root, dirs, files in os.walk(base):
+        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+            if os.stat(name, follow_symlinks=False).st_uid == 0:
+                os.lchown(name, pw.pw_uid, pw.pw_gid)
+    for sub in ("jobs", "data"):
+        if (base / sub).is_dir():
+            os.chmod(base / sub, 0o711)
+    if (base / "store").is_dir():
+        os.chmod(base / "store", 0o700)
+    for db in base.glob("gateway.db*"):
+        os.chmod(db, 0o600)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -74,7 +101,7 @@ public_url = "http://127.0.0.1"
 
 [slurm]
 job_user = "gwjob"
-submit_via = "setpriv"
+submit_via = "sudo"
 scratch_root = "/var/tmp/slurm-scratch"
 default_time_minutes = 10
 poll_interval_seconds = 1
@@ -152,12 +179,12 @@ class Gateway:
         os.chmod(self.config_path, 0o600)  # it holds the session secret
         for sub in ("data", "jobs", "store"):
             (base / sub).mkdir(exist_ok=True)
-            os.chmod(base / sub, 0o755)
         os.chmod(base, 0o755)
         self.config = config.load(self.config_path)
         bind(self.config.database_url)
         self.database = database
         upgrade()
+        hand_to_service(base)
         self.ctx = Context.from_config(self.config)
         self.app = create_app(self.config, context=self.ctx)
         self.client = self.app.test_client()
@@ -274,6 +301,7 @@ def server(gw):
     from gateway.wsgi_server import serve_in_background
 
     log = open(gw.base / "serve.log", "w")
+    hand_to_service(gw.base)
     with serve_in_background(env={**os.environ, "GATEWAY_CONFIG": str(gw.config_path)},
-                             log=log) as url:
+                             log=log, as_user=SERVICE_USER) as url:
         yield url

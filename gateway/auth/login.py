@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..config import Config
+from .. import fences
+from ..context import Context
 from ..db import database, utcnow
 from ..errors import Unauthorized, ValidationError
 from ..models import Team, TeamMember, User
@@ -18,10 +19,12 @@ def set_local_password(user: User, password: str) -> None:
     user.save()
 
 
-def _sync_ldap_user(person: LdapPerson) -> User:
-    """Create or refresh the gateway user and their LDAP teams (exactly the directory's)."""
+def _sync_ldap_user(person: LdapPerson) -> tuple[User, bool]:
+    """Create or refresh the gateway user and their LDAP teams (exactly the directory's);
+    says whether what they may reach could have changed (new, other teams, other uid)."""
     with database.atomic():
         user = User.get_or_none(User.username == person.username)
+        changed = user is None or user.uid_number != person.uid_number
         if user is None:
             user = User.create(username=person.username, source="ldap")
         elif user.source != "ldap":
@@ -37,14 +40,18 @@ def _sync_ldap_user(person: LdapPerson) -> User:
             team = Team.get_or_none(Team.name == name) or Team.create(name=name, source="ldap")
             teams.append(team.id)
         ldap_teams = Team.select(Team.id).where(Team.source == "ldap")
+        before = {m.team_id for m in TeamMember.select(TeamMember.team).where(
+            TeamMember.user == user, TeamMember.team.in_(ldap_teams))}
+        changed = changed or before != set(teams)
         TeamMember.delete().where(TeamMember.user == user, TeamMember.team.in_(ldap_teams),
                                   TeamMember.team.not_in(teams or [-1])).execute()
         for team_id in teams:
             TeamMember.insert(team=team_id, user=user).on_conflict_ignore().execute()
-    return user
+    return user, changed
 
 
-def _check(config: Config, username: str, password: str) -> User:
+def _check(ctx: Context, username: str, password: str) -> User:
+    config = ctx.config
     local = User.get_or_none(User.username == username.strip())
     if local is not None and local.source == "local":
         if local.password_hash and check_password_hash(local.password_hash, password):
@@ -53,10 +60,13 @@ def _check(config: Config, username: str, password: str) -> User:
         raise Unauthorized(BAD_CREDENTIALS, CREDENTIALS_FIELD)
     if not config.ldap.enabled:
         raise Unauthorized(BAD_CREDENTIALS, CREDENTIALS_FIELD)
-    return _sync_ldap_user(authenticate(config.ldap, username, password))
+    user, changed = _sync_ldap_user(authenticate(config.ldap, username, password))
+    if changed:
+        fences.follow(ctx)
+    return user
 
 
-def login(config: Config, username, password, address: str | None = None) -> User:
+def login(ctx: Context, username, password, address: str | None = None) -> User:
     """Check credentials; return the user. Errors name the field; nothing is half-done.
 
     An unknown person and a wrong password get the same answer. Failures are counted
@@ -69,7 +79,7 @@ def login(config: Config, username, password, address: str | None = None) -> Use
         raise Unauthorized("a password is required", "password")
     throttle.check(username, address)
     try:
-        user = _check(config, username, password)
+        user = _check(ctx, username, password)
     except Unauthorized as e:
         if e.message == BAD_CREDENTIALS:
             throttle.failed(username, address)

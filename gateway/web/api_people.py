@@ -32,7 +32,7 @@ def _me(u: User) -> dict:
 def session_login():
     """Username and password (LDAP or local) -> a session cookie (the portal's way in)."""
     payload = body()
-    u = login(ctx().config, payload.get("username"), payload.get("password"), client_address())
+    u = login(ctx(), payload.get("username"), payload.get("password"), client_address())
     sign_in(u)
     return jsonify(_me(u))
 
@@ -47,7 +47,7 @@ def session_logout():
 def token_login():
     """Username and password -> a new API token (what `gateway login` uses)."""
     payload = body()
-    u = login(ctx().config, payload.get("username"), payload.get("password"), client_address())
+    u = login(ctx(), payload.get("username"), payload.get("password"), client_address())
     name = payload.get("name") if isinstance(payload.get("name"), str) else "login"
     return created({"token": users.create_token(u, name[:100]), "user": _me(u)})
 
@@ -98,8 +98,8 @@ def _access(obj):
         return jsonify(grants.list_access(user(), obj))
     payload = body() if request.method == "POST" else (optional_body() or dict(request.args))
     if request.method == "POST":
-        return created(grants.grant(user(), obj, payload))
-    grants.revoke(user(), obj, payload)
+        return created(grants.grant(ctx(), user(), obj, payload))
+    grants.revoke(ctx(), user(), obj, payload)
     return jsonify({"ok": True})
 
 

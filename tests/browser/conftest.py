@@ -7,6 +7,8 @@ import os
 import pytest
 from screens import CHROMIUM
 
+from tests.conftest import SERVICE_USER, hand_to_service
+
 
 @pytest.fixture(scope="session")
 def browser():
@@ -28,8 +30,9 @@ def portal(gw):
     from gateway.wsgi_server import serve_in_background
 
     log = open(gw.base / "serve.log", "w")
+    hand_to_service(gw.base)
     with serve_in_background(env={**os.environ, "GATEWAY_CONFIG": str(gw.config_path)}, log=log,
-                             poller=True) as url:
+                             poller=True, as_user=SERVICE_USER) as url:
         yield url
 
 

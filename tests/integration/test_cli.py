@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import as_service, hand_to_service
+
 
 def cli(server, token, *args, cwd=None, input=None, module="gateway.cli"):
     env = {**os.environ, "GATEWAY_URL": server, "GATEWAY_TOKEN": token}
@@ -51,7 +53,8 @@ def test_poller_worker_follows_jobs_by_itself(gw, server):
     gw.experiment()
     gw.template(name="quick", script="OUT_A=1\n", outputs=[{"name": "OUT_A"}])
     env = {**os.environ, "GATEWAY_CONFIG": str(gw.config_path)}
-    worker = subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker"], env=env,
+    hand_to_service(gw.base)
+    worker = subprocess.Popen(as_service([sys.executable, "-m", "gateway.cli", "worker"]), env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         out = cli(server, gw.token, "run", "quick", "-p", "proj", "-e", "exp", "-m", "small",
@@ -98,10 +101,17 @@ def test_sbatch_wrapper_submits_a_plain_script_charged_to_a_license(gw, server, 
 
 def test_admin_commands(gw):
     env = {**os.environ, "GATEWAY_CONFIG": str(gw.config_path)}
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "gateway.cli", *args], env=env,
+    def run(*args, service=False):
+        cmd = [sys.executable, "-m", "gateway.cli", *args]
+        return subprocess.run(as_service(cmd) if service else cmd, env=env,
                               capture_output=True, text=True)
-    assert "up to date" in run("db", "upgrade").stdout
+    exp = gw.experiment()
+    hand_to_service(gw.base)
+    # The commands that make or serve the gateway's state never run as root.
+    for cmd in (("db", "upgrade"), ("serve",), ("worker", "--once"), ("check",), ("demo",)):
+        as_root = run(*cmd)
+        assert as_root.returncode != 0 and "does not run as root" in as_root.stderr, (cmd, as_root.stderr)
+    assert "up to date" in run("db", "upgrade", service=True).stdout
     assert run("users", "add", "dora").returncode == 0
     dup = run("users", "add", "dora")
     assert dup.returncode != 0 and "already exists" in dup.stderr
@@ -109,6 +119,14 @@ def test_admin_commands(gw):
     assert token.startswith("gw_")
     r = gw.client.get("/api/v1/licenses", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
-    check = run("check")
+    run("check", "--fix", service=True)  # associations other tests' people left
+    check = run("check", service=True)
     assert check.returncode == 1 and "not_in_slurm" in check.stderr
-    assert "test_lab" not in check.stderr
+    assert "test_lab" not in check.stderr and "ACL" not in check.stderr, check.stderr
+    # Folder access changed behind the gateway's back is reported, then put right.
+    subprocess.run(["setfacl", "-m", "u:carol:rwx", str(exp)], check=True)
+    drift = run("check", service=True)
+    assert f"{exp}: ACL is" in drift.stderr and "u:carol:rwx" in drift.stderr
+    assert f"fixed: {exp}: ACL is" in run("check", "--fix", service=True).stdout
+    assert "carol" not in subprocess.run(["getfacl", "-p", str(exp)], capture_output=True,
+                                         text=True).stdout

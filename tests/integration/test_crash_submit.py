@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.request
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +25,7 @@ from gateway.models import Job
 from gateway.runs import slurm_job_name
 from gateway.slurm.states import COMPLETED, FAILED
 from gateway.wsgi_server import free_port
+from tests.conftest import SERVICE_USER, as_service, hand_to_service
 
 SLURM_TOOLS = ("sacct", "squeue", "scancel", "sinfo", "sacctmgr", "scontrol")
 
@@ -45,7 +47,14 @@ def slow_sbatch(gw_sqlite):
     config_path = gw.base / "gateway-slow-sbatch.toml"
     config_path.write_text(text)
     os.chmod(config_path, 0o600)
-    return config_path
+    # The gateway reaches sbatch only through sudo, whose rule names /usr/bin/sbatch:
+    # this test's slow one gets a rule of its own while it runs.
+    rule = Path("/etc/sudoers.d/gateway-test-slow-sbatch")
+    rule.write_text(f"{SERVICE_USER} ALL=(gwjob) NOPASSWD: {bindir}/sbatch\n")
+    os.chmod(rule, 0o440)
+    hand_to_service(gw.base)
+    yield config_path
+    rule.unlink()
 
 
 def a_template(gw, script: str) -> dict:
@@ -56,8 +65,8 @@ def a_template(gw, script: str) -> dict:
 
 def start_server(config_path):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--bind", f"127.0.0.1:{port}",
-                             "--workers", "2", "--no-poller"],
+    proc = subprocess.Popen(as_service([sys.executable, "-m", "gateway.cli", "serve", "--bind",
+                                        f"127.0.0.1:{port}", "--workers", "2", "--no-poller"]),
                             env={**os.environ, "GATEWAY_CONFIG": str(config_path)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 30

@@ -142,6 +142,8 @@ def test_token_by_password_and_local_accounts(gw):
 
 
 def test_jobs_run_as_the_person_and_their_files_are_theirs(gw, server, tmp_path):
+    """Output files are the person's; the copy in Processed is the gateway's, readable
+    by the experiment's Members' jobs through the folder's ACLs."""
     gw.environment("env", public=True)
     exp = gw.experiment()
     r = gw.client.post("/api/v1/auth/token", json={"username": "alice", "password": "alice-pw"})
@@ -156,7 +158,10 @@ def test_jobs_run_as_the_person_and_their_files_are_theirs(gw, server, tmp_path)
     out = gw.config.jobs_root / str(job["id"]) / "output" / "who.txt"
     assert out.read_text() == "alice\n" and out.stat().st_uid == 20001
     processed = exp / "Processed" / f"whoami-{job['id']}" / "who.txt"
-    assert processed.stat().st_uid == 20001 and processed.stat().st_gid == 20001
+    assert processed.read_text() == "alice\n" and processed.stat().st_uid != 20001
+    read_back = subprocess.run(["setpriv", "--reuid=alice", "--regid=alice", "--init-groups", "cat",
+                                str(processed)], capture_output=True, text=True)
+    assert read_back.stdout == "alice\n", read_back.stderr
     # The sbatch wrapper on a login node, with alice's own token: runs as alice too.
     script = tmp_path / "mine.sh"
     script.write_text("#!/bin/bash\nid -un\n")

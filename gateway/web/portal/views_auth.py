@@ -26,7 +26,7 @@ def login_page():
     if request.method == "POST":
         username = request.form.get("username", "")
         try:
-            user = login(ctx().config, username, request.form.get("password", ""), client_address())
+            user = login(ctx(), username, request.form.get("password", ""), client_address())
         except GatewayError as e:
             failure = e
         else:

@@ -185,10 +185,10 @@ def template_access(template_id):
         else:
             who = {"user": form.get("user")} if form.get("user") else {"team": form.get("team")}
             if form.get("action") == "revoke":
-                grants.revoke(me(), tpl, who)
+                grants.revoke(ctx(), me(), tpl, who)
                 flash("Access removed.")
             else:
-                grants.grant(me(), tpl, {**who, "role": form.get("role")})
+                grants.grant(ctx(), me(), tpl, {**who, "role": form.get("role")})
                 flash("Access granted.")
     except GatewayError as e:
         flash(f"Not changed: {e.message}")

@@ -1,0 +1,32 @@
+"""After access changes, the fences outside the gateway follow: folder ACLs on disk
+(disk_access) and Slurm associations (slurm_associations).
+
+Called when grants change, when someone logs in (their teams or Unix identity may
+have changed), by the poller every few minutes, and by ``gateway check --fix``. A
+failure here (Slurm's database down, a folder gone) is logged and never undoes or
+blocks the change in the gateway: the next run puts the fences right.
+"""
+from __future__ import annotations
+
+import logging
+
+from . import disk_access, slurm_associations
+from .context import Context
+
+logger = logging.getLogger(__name__)
+
+
+def follow(ctx: Context, disk: bool = True, slurm: bool = True) -> list[str]:
+    """Make disk and Slurm match the gateway; returns what was changed, as text."""
+    changed: list[str] = []
+    if disk:
+        try:
+            changed += [str(d) for d in disk_access.sync_all(ctx.config, fix=True)]
+        except OSError as e:
+            logger.error("folder access could not be brought in line: %s", e)
+    if slurm:
+        try:
+            changed += [str(d) for d in slurm_associations.sync(ctx.config, ctx.slurm, fix=True)]
+        except Exception as e:  # noqa: BLE001 - Slurm errors are logged, the poller retries
+            logger.error("Slurm associations could not be brought in line: %s", e)
+    return changed
