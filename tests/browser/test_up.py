@@ -5,6 +5,7 @@ scripts/test and on Debian 13 by scripts/test-debian13, so both stay true."""
 from __future__ import annotations
 
 import json
+import pwd
 import re
 import subprocess
 import urllib.request
@@ -65,3 +66,18 @@ def test_scripts_up_then_alice_logs_in_by_api_and_portal(up, new_page):
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     page.goto("/templates")
     expect(page.get_by_text("line-count").first).to_be_visible()
+
+    # The gateway it started runs as the service user, and keeps its state private.
+    pid = Path("/var/lib/gateway-dev/gateway/gateway.pid").read_text().strip()
+    status = Path(f"/proc/{pid}/status").read_text()
+    euid = int(re.search(r"^Uid:\s+\d+\s+(\d+)", status, re.M).group(1))
+    assert euid == pwd.getpwnam("gateway").pw_uid
+    state = Path("/var/lib/gateway-dev/gateway")
+    for private in ("gateway.db", "secret_key", "gateway.log", "store"):
+        assert (state / private).stat().st_mode & 0o077 == 0, private
+    # alice's associations with her licences came from the gateway (the dev setup makes
+    # none); carol, dave and erin are not in xray-lab's team, so Slurm refuses them.
+    assocs = subprocess.run(["sacctmgr", "-n", "-P", "show", "assoc", "format=user,account"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert {"alice|demo_lab", "alice|xray_lab"} <= set(assocs), assocs
+    assert not {"carol|xray_lab", "dave|xray_lab", "erin|xray_lab"} & set(assocs), assocs
