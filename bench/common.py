@@ -18,6 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.conftest import SERVICE_USER, hand_to_service  # noqa: E402 - needs ROOT on the path
+
 
 @contextmanager
 def bench_gateway():
@@ -41,29 +43,11 @@ def bench_gateway():
     cfg = config.load()
     bind(cfg.database_url)
     upgrade()
-    _hand_to_service(base)
+    hand_to_service(base)
     try:
         yield Context.from_config(cfg), base
     finally:
         shutil.rmtree(base, ignore_errors=True)
-
-
-SERVICE_USER = "gateway"  # made by scripts/install; `gateway serve` never runs as root
-
-
-def _hand_to_service(base: Path) -> None:
-    """The bench gateway's state, owned by the service user with the modes it insists on."""
-    import pwd
-
-    pw = pwd.getpwnam(SERVICE_USER)
-    for root, dirs, files in os.walk(base):
-        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-            os.lchown(name, pw.pw_uid, pw.pw_gid)
-    os.chmod(base / "store", 0o700)
-    for sub in ("data", "jobs"):
-        os.chmod(base / sub, 0o711)
-    for db in base.glob("gateway.db*"):
-        os.chmod(db, 0o600)
 
 
 @contextmanager
@@ -72,8 +56,8 @@ def served(base: Path):
     the service user."""
     from gateway.wsgi_server import serve_in_background
 
-    _hand_to_service(base)
-    with serve_in_background(log=open(base / "serve.log", "w"), as_user=SERVICE_USER) as url:
+    hand_to_service(base)
+    with serve_in_background(log=open(base / "serve.log", "w"), run_as=SERVICE_USER) as url:
         yield url
 
 

@@ -190,14 +190,16 @@ def check(fix, config_path):
     ctx = _setup(config_path, service="check")
     problems = _fail_on_gateway_error(check_against_slurm, ctx)
     problems += private_state.problems(ctx.config)
-    fixed = [str(d) for d in disk_access.sync_all(ctx.config, fix=fix)]
-    fixed += [str(d) for d in _fail_on_gateway_error(slurm_associations.sync, ctx.config, ctx.slurm,
+    drift = [str(d) for d in disk_access.sync_all(ctx.config, fix=fix)]
+    drift += [str(d) for d in _fail_on_gateway_error(slurm_associations.sync, ctx.config, ctx.slurm,
                                                       fix=fix)]
-    for p in problems + ([] if fix else fixed):
+    if not fix:
+        problems += drift
+    for p in problems:
         click.echo(f"problem: {p}", err=True)
-    for f in fixed if fix else []:
-        click.echo(f"fixed: {f}")
-    if problems or (fixed and not fix):
+    for d in drift if fix else []:
+        click.echo(f"fixed: {d}")
+    if problems:
         sys.exit(1)
     click.echo("configuration matches Slurm; state is private; folder access and "
                "associations match the role model")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-MAX_TIME_LIMIT_MINUTES = 72 * 60
-SUBMIT_VIA = ("sudo",)  # the product's hard ceiling for a job's wall time
+MAX_TIME_LIMIT_MINUTES = 72 * 60  # the product's hard ceiling for a job's wall time
+SUBMIT_VIA = ("sudo",)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SLURM_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 

@@ -45,6 +45,12 @@ class SqliteDatabase(PooledSqliteDatabase):
         return super().atomic(lock_type=lock_type)
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (``sqlite:///relative``, ``sqlite:////absolute``), or None."""
+    scheme, sep, rest = url.partition("://")
+    return Path(rest[1:]) if sep and scheme.startswith("sqlite") else None
+
+
 def bind(url: str) -> peewee.Database:
     """Open the database at ``url`` and point the models' proxy at it.
 
@@ -55,11 +61,12 @@ def bind(url: str) -> peewee.Database:
     if not sep:
         raise ValueError(f"database_url {url!r} has no scheme (sqlite:///... or postgresql://...)")
     pooled = scheme if "+pool" in scheme else f"{scheme}+pool"
-    if scheme.startswith("sqlite"):
-        Path(rest[1:]).parent.mkdir(parents=True, exist_ok=True)  # sqlite:///rel, sqlite:////abs
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
         # WAL lets the poller write while the API reads; the busy timeout covers
         # the short moments two writers meet.
-        db = SqliteDatabase(rest[1:], pragmas={"journal_mode": "wal", "foreign_keys": 1,
+        db = SqliteDatabase(str(path), pragmas={"journal_mode": "wal", "foreign_keys": 1,
                                                "busy_timeout": 10000},
                             check_same_thread=False, max_connections=32, stale_timeout=600)
     else:

@@ -34,7 +34,7 @@ from . import access
 from .access import Role
 from .config import Config
 from .job_paths import JobPaths
-from .posix_acl import get_acl, normalize, set_acl
+from .posix_acl import get_acl, same, set_acl
 
 logger = logging.getLogger(__name__)
 
@@ -103,27 +103,16 @@ class Runners:
                 if any((access.role_of(u, obj) or 0) >= least for u in users)}
 
 
-def project_dir(config: Config, name: str) -> Path:
-    return config.data_root / "projects" / name
-
-
-def experiment_dir(config: Config, exp) -> Path:
-    return project_dir(config, exp.project.name) / exp.name
-
-
-def wanted_project(config: Config, project, runners: Runners) -> str:
-    from .models import Experiment
-
-    perms = {u: "--x" for e in Experiment.select().where(Experiment.project == project)
-             for u in runners.with_role(e, Role.MEMBER)}
+def wanted_project(project, experiments: list, runners: Runners, service_user: str) -> str:
+    perms = {u: "--x" for e in experiments for u in runners.with_role(e, Role.MEMBER)}
     perms.update({u: "r-x" for u in runners.with_role(project, Role.MEMBER)})
-    perms[owner_name(config.data_root)] = "rwx"
+    perms[service_user] = "rwx"
     return _acl("u::rwx", perms)
 
 
-def wanted_experiment(config: Config, exp, runners: Runners) -> str:
+def wanted_experiment(exp, runners: Runners, service_user: str) -> str:
     perms = {u: "rwx" for u in runners.with_role(exp, Role.MEMBER)}
-    perms[owner_name(config.data_root)] = "rwx"
+    perms[service_user] = "rwx"
     return _acl("u::rwx", perms)
 
 
@@ -132,7 +121,8 @@ def prepare_data_root(config: Config) -> Path:
     root = config.data_root / "projects"
     root.mkdir(parents=True, exist_ok=True)
     for p in (config.data_root, root):
-        if stat.S_IMODE(os.stat(p).st_mode) != TRAVERSE_ONLY and os.stat(p).st_uid == os.geteuid():
+        st = os.stat(p)
+        if stat.S_IMODE(st.st_mode) != TRAVERSE_ONLY and st.st_uid == os.geteuid():
             os.chmod(p, TRAVERSE_ONLY)
     return root
 
@@ -154,8 +144,7 @@ def _sync(path: Path, wanted: str, default: str | None, fix: bool, sticky: bool 
     except FileNotFoundError:
         return None
     mode_ok = not sticky or os.stat(path).st_mode & stat.S_ISVTX
-    if (normalize(now) == normalize(_with_mask(wanted)) and mode_ok
-            and (default is None or normalize(now_default) == normalize(_with_mask(default)))):
+    if same(now, wanted) and mode_ok and (default is None or same(now_default, default)):
         return None
     if fix:
         set_acl(path, wanted, default)
@@ -164,41 +153,33 @@ def _sync(path: Path, wanted: str, default: str | None, fix: bool, sticky: bool 
     return Drift(path, now, wanted)
 
 
-def _with_mask(text: str) -> str:
-    """``text`` as libacl shows it once set: with the mask it computes for named entries."""
-    entries = text.split(",")
-    named = [e for e in entries if e[:2] == "u:" and e.split(":")[1]]
-    if not named or any(e.startswith("m:") for e in entries):
-        return text
-    bits = set()
-    for e in named + [e for e in entries if e.startswith("g:")]:
-        bits |= {i for i, c in enumerate(e.split(":")[2]) if c != "-"}
-    mask = "".join("rwx"[i] if i in bits else "-" for i in range(3))
-    return f"{text},m::{mask}"
-
-
 def sync_project(config: Config, project, runners: Runners | None = None, fix: bool = True) -> list[Drift]:
     """Make the project folder and its experiments' folders match the role model."""
+    from .data import PROCESSED, project_dir
     from .models import Experiment
 
     runners = runners or Runners.load(config)
-    prepare_data_root(config)
-    drifts = [_sync(project_dir(config, project.name), wanted_project(config, project, runners), None, fix)]
-    for exp in Experiment.select().where(Experiment.project == project):
-        base = experiment_dir(config, exp)
-        drifts.append(_sync(base, wanted_experiment(config, exp, runners), INSIDE_EXPERIMENT, fix,
-                            sticky=True))
-        processed = _acl("u::rwx", {owner_name(config.data_root): "rwx"}, "g::r-x,o::r-x")
-        drifts.append(_sync(base / "Processed", processed, processed, fix))
+    service_user = owner_name(config.data_root)
+    experiments = list(Experiment.select().where(Experiment.project == project))
+    folder = project_dir(config, project.name)
+    drifts = [_sync(folder, wanted_project(project, experiments, runners, service_user), None, fix)]
+    # Processed/ is read by the experiment's Members' jobs, written by the gateway only.
+    processed = _acl("u::rwx", {service_user: "rwx"}, "g::r-x,o::r-x")
+    for exp in experiments:
+        base = folder / exp.name
+        drifts.append(_sync(base, wanted_experiment(exp, runners, service_user), INSIDE_EXPERIMENT,
+                            fix, sticky=True))
+        drifts.append(_sync(base / PROCESSED, processed, processed, fix))
     found = [d for d in drifts if d is not None]
     for d in found:
         logger.info("folder access %s: %s", "fixed" if fix else "differs", d)
     return found
 
 
-def sync_all(config: Config, fix: bool = True) -> list[Drift]:
+def sync_all(config: Config, fix: bool = True, runners: Runners | None = None) -> list[Drift]:
     """Every project's folders (``gateway check``, and the poller now and then)."""
     from .models import Project
 
-    runners = Runners.load(config)
+    prepare_data_root(config)
+    runners = runners or Runners.load(config)
     return [d for p in Project.select() for d in sync_project(config, p, runners, fix)]

@@ -16,17 +16,21 @@ from .context import Context
 logger = logging.getLogger(__name__)
 
 
-def follow(ctx: Context, disk: bool = True, slurm: bool = True) -> list[str]:
-    """Make disk and Slurm match the gateway; returns what was changed, as text."""
+def follow(ctx: Context, disk: bool = True, slurm: bool = True, project=None) -> list[str]:
+    """Make disk (every project's folders, or only ``project``'s) and Slurm match the
+    gateway; returns what was changed, as text."""
     changed: list[str] = []
+    runners = disk_access.Runners.load(ctx.config)
     if disk:
         try:
-            changed += [str(d) for d in disk_access.sync_all(ctx.config, fix=True)]
+            drifts = (disk_access.sync_project(ctx.config, project, runners) if project is not None
+                      else disk_access.sync_all(ctx.config, runners=runners))
+            changed += [str(d) for d in drifts]
         except OSError as e:
             logger.error("folder access could not be brought in line: %s", e)
     if slurm:
         try:
-            changed += [str(d) for d in slurm_associations.sync(ctx.config, ctx.slurm, fix=True)]
+            changed += [str(d) for d in slurm_associations.sync(ctx.config, ctx.slurm, runners=runners)]
         except Exception as e:  # noqa: BLE001 - Slurm errors are logged, the poller retries
             logger.error("Slurm associations could not be brought in line: %s", e)
     return changed

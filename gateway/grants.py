@@ -79,7 +79,7 @@ def grant(ctx: Context, actor: User, obj, body: dict) -> dict:
         else:
             Grant.update(role=role_name, granted_by=actor).where(Grant.id == existing.id).execute()
     access.forget_grants(actor)
-    _follow(ctx, kind)
+    _follow(ctx, obj, kind)
     return {"user": user.username if user else None, "team": team.name if team else None,
             "role": role_name}
 
@@ -96,11 +96,14 @@ def revoke(ctx: Context, actor: User, obj, body: dict) -> None:
         raise Forbidden("only an owner may remove an owner", "role")
     existing.delete_instance()
     access.forget_grants(actor)
-    _follow(ctx, kind)
+    _follow(ctx, obj, kind)
 
 
-def _follow(ctx: Context, kind: str) -> None:
-    """Data on disk and licences in Slurm follow grants on projects, experiments and
-    licences (templates and environments live only in the gateway)."""
-    if kind in ("project", "experiment", "license"):
-        fences.follow(ctx, disk=kind != "license", slurm=kind == "license")
+def _follow(ctx: Context, obj, kind: str) -> None:
+    """Data on disk follows grants on a project or experiment (that project's folders
+    only), licences in Slurm grants on a licence; templates and environments live only
+    in the gateway."""
+    if kind in ("project", "experiment"):
+        fences.follow(ctx, slurm=False, project=obj if kind == "project" else obj.project)
+    elif kind == "license":
+        fences.follow(ctx, disk=False)

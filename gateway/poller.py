@@ -320,23 +320,28 @@ def default_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def guarded_tick(ctx: Context, holder: str | None = None) -> TickResult | None:
-    """What the scheduler runs: a tick if this process holds the lease, errors logged."""
+def _as_lease_holder(ctx: Context, holder: str | None, work, what: str):
+    """``work(ctx)`` if this process holds the poller lease (several gateways may share
+    a database); errors are logged, never raised into the scheduler."""
     holder = holder or default_holder()
-    interval = ctx.config.slurm.poll_interval_seconds
-    if not acquire_lease(holder, ttl_seconds=max(10.0, interval * 3)):
+    if not acquire_lease(holder, ttl_seconds=max(10.0, ctx.config.slurm.poll_interval_seconds * 3)):
         return None
     try:
-        return tick(ctx)
+        return work(ctx)
     except SlurmUnavailable as e:
-        logger.warning("poll skipped, nothing changed: %s", e.message)
+        logger.warning("%s skipped, nothing changed: %s", what, e.message)
         return None
     except Exception:
-        logger.exception("poll failed")
+        logger.exception("%s failed", what)
         return None
     finally:
         if not database.is_closed():
             database.close()
+
+
+def guarded_tick(ctx: Context, holder: str | None = None) -> TickResult | None:
+    """What the scheduler runs: a tick if this process holds the lease, errors logged."""
+    return _as_lease_holder(ctx, holder, tick, "poll")
 
 
 # Grants, logins and `gateway check --fix` already move the fences; this catches the
@@ -346,17 +351,7 @@ FENCES_INTERVAL_SECONDS = 300
 
 def guarded_fences(ctx: Context, holder: str | None = None) -> list[str] | None:
     """Folder ACLs and Slurm associations brought in line, by the lease holder only."""
-    holder = holder or default_holder()
-    if not acquire_lease(holder, ttl_seconds=max(10.0, ctx.config.slurm.poll_interval_seconds * 3)):
-        return None
-    try:
-        return fences.follow(ctx)
-    except Exception:
-        logger.exception("keeping folder access and associations in line failed")
-        return None
-    finally:
-        if not database.is_closed():
-            database.close()
+    return _as_lease_holder(ctx, holder, fences.follow, "keeping folder access and associations in line")
 
 
 def start_scheduler(ctx: Context, blocking: bool = False):

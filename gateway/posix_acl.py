@@ -50,6 +50,34 @@ def _needs_mask(text: str) -> bool:
     return named and not any(e.startswith("m:") for e in entries)
 
 
+def _from_text(text: str, path: Path | str = "") -> ctypes.c_void_p:
+    """A libacl ACL from ``text``, with the mask computed when it is needed and not
+    given (the caller frees it)."""
+    lib = _lib()
+    acl = ctypes.c_void_p(lib.acl_from_text(text.encode()))
+    if not acl.value:
+        raise _fail(f"bad ACL {text!r}", path)
+    if _needs_mask(text) and lib.acl_calc_mask(ctypes.byref(acl)) != 0:
+        lib.acl_free(acl)
+        raise _fail("computing the ACL mask", path)
+    return acl
+
+
+# TEXT_ABBREVIATE without TEXT_NUMERIC_IDS: names read better in `gateway check`.
+_TEXT_ABBREVIATE = 0x10
+
+
+def _to_text(acl, path: Path | str = "") -> str:
+    lib = _lib()
+    text = lib.acl_to_any_text(acl, None, b",", _TEXT_ABBREVIATE)
+    if not text:
+        raise _fail("printing the ACL", path)
+    try:
+        return ctypes.string_at(text).decode()
+    finally:
+        lib.acl_free(text)
+
+
 def set_acl(path: Path, access: str, default: str | None = None) -> None:
     """Replace ``path``'s ACL with ``access`` (the mask is computed when left out) and,
     for a folder, its default ACL with ``default`` (None: remove any)."""
@@ -59,20 +87,12 @@ def set_acl(path: Path, access: str, default: str | None = None) -> None:
             if lib.acl_delete_def_file(os.fsencode(path)) != 0:
                 raise _fail("removing the default ACL", path)
             continue
-        acl = ctypes.c_void_p(lib.acl_from_text(text.encode()))
-        if not acl.value:
-            raise _fail(f"bad ACL {text!r}", path)
+        acl = _from_text(text, path)
         try:
-            if _needs_mask(text) and lib.acl_calc_mask(ctypes.byref(acl)) != 0:
-                raise _fail("computing the ACL mask", path)
             if lib.acl_set_file(os.fsencode(path), kind, acl) != 0:
                 raise _fail("setting the ACL", path)
         finally:
             lib.acl_free(acl)
-
-
-# TEXT_ABBREVIATE | TEXT_NUMERIC_IDS is not wanted: names read better in `gateway check`.
-_TEXT_ABBREVIATE = 0x10
 
 
 def get_acl(path: Path, default: bool = False) -> str:
@@ -82,17 +102,21 @@ def get_acl(path: Path, default: bool = False) -> str:
     if not acl:
         raise _fail("reading the ACL", path)
     try:
-        text = lib.acl_to_any_text(acl, None, b",", _TEXT_ABBREVIATE)
-        if not text:
-            raise _fail("printing the ACL", path)
-        try:
-            return ctypes.string_at(text).decode()
-        finally:
-            lib.acl_free(text)
+        return _to_text(acl, path)
     finally:
         lib.acl_free(acl)
 
 
-def normalize(text: str) -> frozenset[str]:
-    """An ACL text as a set of entries, for comparing what is with what should be."""
+def same(current: str, wanted: str) -> bool:
+    """Whether an ACL read back (``get_acl``) is ``wanted`` as ``set_acl`` would set it:
+    libacl parses and prints ``wanted`` (mask included), and the entries are compared."""
+    acl = _from_text(wanted)
+    try:
+        printed = _to_text(acl)
+    finally:
+        _lib().acl_free(acl)
+    return _entries(current) == _entries(printed)
+
+
+def _entries(text: str) -> frozenset[str]:
     return frozenset(e.strip() for e in text.split(",") if e.strip())

@@ -13,11 +13,11 @@ import stat
 from pathlib import Path
 
 from .config import Config
+from .db import sqlite_path
 
 # Files the gateway writes (database, logs, uploads in progress) are private unless
 # it opens them up on purpose.
 UMASK = 0o077
-TRAVERSE_ONLY = 0o711
 
 
 def refuse_root(command: str) -> str | None:
@@ -31,12 +31,6 @@ def refuse_root(command: str) -> str | None:
 
 def _mode(p: Path) -> int:
     return stat.S_IMODE(os.stat(p).st_mode)
-
-
-def _sqlite_path(url: str) -> Path | None:
-    if not url.startswith("sqlite:///"):
-        return None
-    return Path(url[len("sqlite:///"):] if url.startswith("sqlite:////") else url[len("sqlite://"):])
 
 
 def problems(config: Config) -> list[str]:
@@ -61,7 +55,7 @@ def problems(config: Config) -> list[str]:
         if owned(p, what) and _mode(p) & 0o066:
             found.append(f"{what} {p} lets others list or change it (mode {_mode(p):o}): chmod 711 it")
 
-    db = _sqlite_path(config.database_url)
+    db = sqlite_path(config.database_url)
     if db is not None and db.exists():
         private(db, "the database")
         for suffix in ("-wal", "-shm"):

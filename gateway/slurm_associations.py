@@ -52,10 +52,8 @@ def wanted(config: Config, runners: Runners | None = None) -> dict[str, set[str]
     return out
 
 
-def drift(config: Config, pairs: list[tuple[str, str]], want: dict[str, set[str]],
-          only: set[str] | None = None) -> list[AssociationDrift]:
-    """How Slurm's (user, account) ``pairs`` differ from ``want`` (for the Unix users in
-    ``only``, or all)."""
+def drift(config: Config, pairs: list[tuple[str, str]], want: dict[str, set[str]]) -> list[AssociationDrift]:
+    """How Slurm's (user, account) ``pairs`` differ from ``want``."""
     existing = {acct for _, acct in pairs}
     # An account Slurm lacks is reported by slurm_checks; nobody can be put in it here.
     managed = {lic.slurm_account for lic in config.licenses.values()} & existing
@@ -65,7 +63,7 @@ def drift(config: Config, pairs: list[tuple[str, str]], want: dict[str, set[str]
             have.setdefault(user, set()).add(acct)
     found = []
     for user in sorted(set(want) | set(have)):
-        if user in EXEMPT or (only is not None and user not in only):
+        if user in EXEMPT:
             continue
         w, h = want.get(user, set()) & managed, have.get(user, set())
         if w != h:
@@ -73,12 +71,12 @@ def drift(config: Config, pairs: list[tuple[str, str]], want: dict[str, set[str]
     return found
 
 
-def sync(config: Config, slurm: SlurmClient, only: set[str] | None = None,
-         fix: bool = True) -> list[AssociationDrift]:
+def sync(config: Config, slurm: SlurmClient, fix: bool = True,
+         runners: Runners | None = None) -> list[AssociationDrift]:
     """Report (and with ``fix`` correct) association drift; returns what differed."""
     pairs = slurm.associations()
-    want = wanted(config)
-    found = drift(config, pairs, want, only)
+    want = wanted(config, runners)
+    found = drift(config, pairs, want)
     if not fix or not found:
         return found
     others: dict[str, set[str]] = {}

@@ -57,19 +57,25 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def as_user(user: str, args: list[str]) -> list[str]:
+    """``args`` run as ``user`` by a root caller (tests, benchmarks, scripts/up): the
+    gateway itself never runs as root."""
+    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--", *args]
+
+
 @contextmanager
 def serve_in_background(env: dict | None = None, log=subprocess.DEVNULL, timeout: float = 20,
-                        poller: bool = False, as_user: str | None = None):
+                        poller: bool = False, run_as: str | None = None):
     """`gateway serve` (one worker) on a free loopback port; yields its URL.
 
     For the tests and benchmarks, which need a real HTTP server next to them; a caller
-    running as root names the service user to serve as (``as_user``).
+    running as root names the service user to serve as (``run_as``).
     """
     port = free_port()
     args = [sys.executable, "-m", "gateway.cli", "serve", "--bind", f"127.0.0.1:{port}",
             "--workers", "1", "--poller" if poller else "--no-poller"]
-    if as_user:
-        args = ["setpriv", f"--reuid={as_user}", f"--regid={as_user}", "--init-groups", "--", *args]
+    if run_as:
+        args = as_user(run_as, args)
     proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     try:

@@ -29,7 +29,9 @@ SERVICE_USER = "gateway"
 
 def as_service(args: list[str]) -> list[str]:
     """``args`` run as the service user."""
-    return ["setpriv", f"--reuid={SERVICE_USER}", f"--regid={SERVICE_USER}", "--init-groups", "--", *args]
+    from gateway.wsgi_server import as_user
+
+    return as_user(SERVICE_USER, args)
 
 
 def hand_to_service(base: Path) -> None:
@@ -303,5 +305,5 @@ def server(gw):
     log = open(gw.base / "serve.log", "w")
     hand_to_service(gw.base)
     with serve_in_background(env={**os.environ, "GATEWAY_CONFIG": str(gw.config_path)},
-                             log=log, as_user=SERVICE_USER) as url:
+                             log=log, run_as=SERVICE_USER) as url:
         yield url

@@ -32,7 +32,7 @@ def portal(gw):
     log = open(gw.base / "serve.log", "w")
     hand_to_service(gw.base)
     with serve_in_background(env={**os.environ, "GATEWAY_CONFIG": str(gw.config_path)}, log=log,
-                             poller=True, as_user=SERVICE_USER) as url:
+                             poller=True, run_as=SERVICE_USER) as url:
         yield url
 
 
