@@ -16,4 +16,4 @@ class Context:
     @classmethod
     def from_config(cls, config: Config) -> Context:
         s = config.slurm
-        return cls(config=config, slurm=CliSlurm(s.bin_dir, s.command_timeout_seconds, s.submit_via))
+        return cls(config=config, slurm=CliSlurm(s.bin_dir, s.command_timeout_seconds))

@@ -155,6 +155,8 @@ def preview(ctx: Context, user: User, tpl: Template, body: dict) -> str:
 def _prepare_dir(ctx: Context, job: Job, files: list[dict]) -> JobPaths:
     """``jobs/<id>/``: template/ read-only for the job, output/ and run/ writable by it,
     and nobody else let in (see disk_access)."""
+    if job.unix_user:
+        _passwd(job.unix_user)  # before anything is made for a job that cannot run
     paths = jobs_paths(ctx, job)
     for d in (paths.base, paths.template_dir, paths.output_dir, paths.run_dir):
         d.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -163,8 +165,6 @@ def _prepare_dir(ctx: Context, job: Job, files: list[dict]) -> JobPaths:
         target = paths.template_dir / f["name"]
         shutil.copyfile(store.path(f["sha256"]), target)
         os.chmod(target, 0o444)
-    if job.unix_user:
-        _passwd(job.unix_user)
     disk_access.open_job_folder(paths, job.unix_user, disk_access.owner_name(ctx.config.jobs_root))
     return paths
 

@@ -138,10 +138,9 @@ def parse_squeue(text: str) -> dict[str, SlurmJob]:
 class CliSlurm:
     """SlurmClient over sbatch, sacct, squeue, scancel, sinfo and sacctmgr."""
 
-    def __init__(self, bin_dir: str = "", timeout: float = 30.0, submit_via: str = "sudo"):
+    def __init__(self, bin_dir: str = "", timeout: float = 30.0):
         self.bin_dir = bin_dir
         self.timeout = timeout
-        self.submit_via = submit_via
         self.calls = 0  # counted so tests and benchmarks can check calls per tick
 
     def _cmd(self, name: str) -> str:

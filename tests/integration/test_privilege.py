@@ -18,7 +18,8 @@ from gateway.models import User
 from tests.conftest import SERVICE_USER, as_service, hand_to_service
 
 # Prints READ/DENIED for every path in DC_READ (file contents or folder listing) and
-# WROTE/DENIED for every folder in DC_WRITE (a file of the job's user made there), and
+# WROTE/DENIED for every folder in DC_WRITE (a file of the job's user made there),
+# MOVED/DENIED mv:PATH for every path in DC_MOVE (renamed, as a job swapping it would), and
 # tries each Slurm account in DC_ACCOUNTS with a held job (cancelled at once).
 PROBE = r"""
 for p in $DC_READ; do
@@ -35,6 +36,9 @@ for d in $DC_WRITE; do
         echo "DENIED $d"
     fi
 done
+for m in $DC_MOVE; do
+    if mv "$m" "$m.moved" 2>/dev/null; then echo "MOVED mv:$m"; else echo "DENIED mv:$m"; fi
+done
 for a in $DC_ACCOUNTS; do
     if id=$(sbatch --parsable --hold -A "$a" -p cpu --mem=10M -t 1 -o /dev/null --wrap true 2>&1); then
         scancel "$id"; echo "CHARGED $a"
@@ -48,7 +52,7 @@ chmod 000 "$JOB_OUTPUT_DIR/private.txt"
 """
 
 
-VERDICT = re.compile(r"^(READ|DENIED|WROTE|CHARGED|REFUSED) (\S+)$", re.M)
+VERDICT = re.compile(r"^(READ|DENIED|WROTE|MOVED|CHARGED|REFUSED) (\S+)$", re.M)
 
 
 def _as_people(gw):
@@ -62,16 +66,16 @@ def _setup(gw):
     gw.environment(public=True)
     gw.template(name="probe", script=PROBE, public=True,
                 inputs=[{"name": n, "type": "string", "default": ""}
-                        for n in ("DC_READ", "DC_WRITE", "DC_ACCOUNTS")])
+                        for n in ("DC_READ", "DC_WRITE", "DC_MOVE", "DC_ACCOUNTS")])
     for name, token in (("alice", gw.alice_token), ("bob", gw.bob_token)):
         gw.ok("POST", "/licenses/test-lab/access", 201, json={"user": name, "role": "member"})
         gw.experiment(project=f"p-{name}", experiment="e", token=token)
 
 
-def _probe(gw, token, project, read=(), write=(), accounts=()):
+def _probe(gw, token, project, read=(), write=(), move=(), accounts=()):
     job = gw.run("probe", token=token, project=project, experiment="e",
                  inputs={"DC_READ": " ".join(map(str, read)), "DC_WRITE": " ".join(map(str, write)),
-                         "DC_ACCOUNTS": " ".join(accounts)})
+                         "DC_MOVE": " ".join(map(str, move)), "DC_ACCOUNTS": " ".join(accounts)})
     done = gw.wait(job["id"])
     assert done["status"] == "Completed", done
     text = gw.ok("GET", f"/jobs/{job['id']}/log").get_data(as_text=True)
@@ -91,11 +95,14 @@ def test_each_persons_job_reaches_only_what_the_role_model_gives(gw):
                        read=[data / "p-alice" / "e", *gateway_state],
                        write=[data / "p-alice" / "e", data / "p-alice" / "e" / "Processed",
                               data / "p-bob" / "e"],
+                       move=[data / "p-alice" / "e" / "Processed"],
                        accounts=["test_lab", "test_other", "gateway_service"])
     assert seen[str(data / "p-alice" / "e")] == "WROTE"  # checked last for the path: write
     for p in gateway_state:
         assert seen[str(p)] == "DENIED", (p, seen)
-    assert seen[str(data / "p-alice" / "e" / "Processed")] == "DENIED"  # written by the gateway only
+    # Processed/ is written by the gateway only, and no job can swap it for its own.
+    assert seen[str(data / "p-alice" / "e" / "Processed")] == "DENIED"
+    assert seen[f"mv:{data / 'p-alice' / 'e' / 'Processed'}"] == "DENIED"
     assert seen[str(data / "p-bob" / "e")] == "DENIED"
     # alice sponsors other-lab (config) and was granted test-lab: Slurm agrees.
     assert seen["test_lab"] == "CHARGED" and seen["test_other"] == "CHARGED"
