@@ -18,7 +18,7 @@ from common import bench_gateway
 PG_URL = "postgresql://gateway@127.0.0.1:5433/gateway_test"
 
 
-def seed(n: int):
+def seed(ctx, n: int):
     from gateway import data, environments, job_templates
     from gateway.access import Role
     from gateway.db import database, utcnow
@@ -27,15 +27,13 @@ def seed(n: int):
 
     admin = add_user("admin", is_admin=True)
     member = add_user("member")
-    env = environments.create_environment(admin, {"name": "env"})
-    environments.add_version(admin, env, {"version": "1", "setup": ""})
-    tpls = [job_templates.create_template(admin, {"name": f"t{i}", "language": "bash",
-                                                  "environment": "env", "script": "true"})
+    env = environments.create_environment(ctx, admin, {"name": "env"})
+    environments.add_version(ctx, admin, env, {"version": "1", "setup": ""})
+    tpls = [job_templates.create_template(ctx, admin, {"name": f"t{i}", "language": "bash",
+                                                       "environment": "env", "script": "true"})
             for i in range(5)]
-    from gateway.config import load
-    cfg = load()
-    projects = [data.create_project(cfg, admin, {"name": f"p{i}"}) for i in range(10)]
-    exps = [data.create_experiment(cfg, admin, p, {"name": "e"}) for p in projects]
+    projects = [data.create_project(ctx, admin, {"name": f"p{i}"}) for i in range(10)]
+    exps = [data.create_experiment(ctx, admin, p, {"name": "e"}) for p in projects]
     Grant.create(kind="project", object_key=str(projects[0].id), user=member, role=Role.MEMBER.name.lower())
     statuses = ["Completed"] * 6 + ["Failed", "Running", "Pending", "Completed"]
     now = utcnow()
@@ -86,7 +84,7 @@ def run(backend: str, n: int) -> None:
         from gateway.auth.login import set_local_password
 
         t = time.perf_counter()
-        admin, member = seed(n)
+        admin, member = seed(ctx, n)
         print(f"[{backend}] seeded {n} jobs in {time.perf_counter() - t:.1f}s")
         app = create_app(ctx.config, context=ctx)
         app.config["WTF_CSRF_ENABLED"] = False

@@ -23,13 +23,13 @@ def main(n: int) -> None:
 
         user = add_user("bench", is_admin=True)
         token = create_token(user)
-        env = environments.create_environment(user, {"name": "base"})
-        environments.add_version(user, env, {"version": "1", "setup": ""})
-        tpl = job_templates.create_template(user, {
+        env = environments.create_environment(ctx, user, {"name": "base"})
+        environments.add_version(ctx, user, env, {"version": "1", "setup": ""})
+        tpl = job_templates.create_template(ctx, user, {
             "name": "noop", "language": "bash", "environment": "base", "script": "true\n",
             "inputs": [{"name": "DC_X", "type": "string", "default": "x"}]})
-        project = data.create_project(ctx.config, user, {"name": "p"})
-        data.create_experiment(ctx.config, user, project, {"name": "e"})
+        project = data.create_project(ctx, user, {"name": "p"})
+        data.create_experiment(ctx, user, project, {"name": "e"})
         body = {"project": "p", "experiment": "e", "machine_type": "cpu-small",
                 "license": "demo-lab", "software_disk_gb": 1, "inputs": {"DC_X": "a b"}}
         slurm_ids: list[str] = []

@@ -16,7 +16,7 @@ def create_app(config=None, context=None):
     ctx = context or Context.from_config(config)
     app = Flask(__name__)
     app.config["SECRET_KEY"] = config.secret_key
-    app.config["MAX_CONTENT_LENGTH"] = config.max_upload_mb * 2**20
+    app.config["MAX_CONTENT_LENGTH"] = ctx.max_upload_bytes
     # Session cookies: not sent on cross-site subrequests, never readable by scripts,
     # and only over https when the gateway is served over https.
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 class BlobStore:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path) -> None:
         self.root = Path(root) / "blobs"
 
     def path(self, sha256: str) -> Path:

@@ -17,10 +17,6 @@ def charge_seconds(elapsed_seconds: int, alloc_cpus: int, alloc_gpus: int) -> tu
     return elapsed * max(0, alloc_cpus), elapsed * max(0, alloc_gpus)
 
 
-def hours(seconds: int) -> float:
-    return round(seconds / 3600, 6)
-
-
 def license_usage() -> dict[str, tuple[int, int]]:
     """licence name -> (CPU-seconds, GPU-seconds) over all its jobs, running ones included."""
     rows = (Job.select(Job.license, fn.SUM(Job.cpu_seconds).alias("cpu"),

@@ -111,20 +111,56 @@ def teams():
     """Local teams (LDAP groups become teams by themselves at login)."""
 
 
+def _echo_team(team) -> None:
+    from .teams import member_names
+
+    click.echo(f"team {team.name}: {', '.join(member_names(team)) or 'no members'}")
+
+
 @teams.command("add")
 @click.argument("name")
 @click.option("--member", "members", multiple=True, help="A user name; repeat for more")
 @click.option("--config", "config_path", default=None)
 def teams_add(name, members, config_path):
-    from .models import Team, TeamMember
+    """Make local team NAME (if new) and add people to it."""
+    from . import teams as teams_mod
     from .users import get_user
 
     _setup(config_path)
     people = [_fail_on_gateway_error(get_user, m) for m in members]
-    team = Team.get_or_none(Team.name == name) or Team.create(name=name, source="local")
+    team = _fail_on_gateway_error(teams_mod.ensure_team, name)
     for person in people:
-        TeamMember.insert(team=team, user=person).on_conflict_ignore().execute()
-    click.echo(f"team {name}: {', '.join(m.user.username for m in team.members) or 'no members'}")
+        teams_mod.add_member(team, person)
+    _echo_team(team)
+
+
+@teams.command("remove")
+@click.argument("name")
+@click.option("--member", "members", multiple=True, required=True,
+              help="A user name; repeat for more")
+@click.option("--config", "config_path", default=None)
+def teams_remove(name, members, config_path):
+    """Take people out of team NAME."""
+    from . import teams as teams_mod
+    from .users import get_user
+
+    _setup(config_path)
+    team = _fail_on_gateway_error(teams_mod.get_team, name)
+    for person in [_fail_on_gateway_error(get_user, m) for m in members]:
+        teams_mod.remove_member(team, person)
+    _echo_team(team)
+
+
+@teams.command("list")
+@click.option("--config", "config_path", default=None)
+def teams_list(config_path):
+    """Every team, where it comes from, and its members."""
+    from .teams import list_teams, team_dict
+
+    _setup(config_path)
+    for t in list_teams(None):
+        d = team_dict(t)
+        click.echo(f"{d['name']} ({d['source']}): {', '.join(d['members']) or 'no members'}")
 
 
 @main.group()

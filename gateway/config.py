@@ -1,28 +1,68 @@
 """Gateway settings: one TOML file (``GATEWAY_CONFIG``) plus a few environment overrides.
 
-Everything is checked when the file is loaded, so a typo in a machine type or a
-licence stops the gateway at start with the key that is wrong instead of failing a
-scientist's run later. What can only be checked against Slurm (partitions, GRES,
-accounts) is checked by ``gateway check`` (see ``gateway.slurm_checks``).
+Each table of the file is a dataclass below, and one checker reads them all from their
+fields: a key no field has, a value of the wrong type (``"10"`` for a number, ``1`` for
+true) or a missing required value stops the gateway at start with the file, the key
+and what was expected, instead of being ignored or failing a scientist's run later.
+Each dataclass's ``check`` adds the rules a type cannot say (ranges, name patterns).
+What can only be checked against Slurm (partitions, GRES, accounts) is checked by
+``gateway check`` (see ``gateway.slurm_checks``).
 """
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError
+from .validation import NAME_RE
 
 MAX_TIME_LIMIT_MINUTES = 72 * 60  # the product's hard ceiling for a job's wall time
 SUBMIT_VIA = ("sudo",)
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SLURM_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+MIN_SECRET_LENGTH = 16
+DEFAULT_PATH = "/etc/slurm-gateway/gateway.toml"
+# [gateway] keys an environment variable GATEWAY_<KEY> may replace (containers, tests).
+ENV_OVERRIDES = ("data_root", "jobs_root", "store_root", "database_url", "public_url")
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """[gateway]: where the gateway keeps its state and how it is reached."""
+    # Parent of the defaults below; each may be set on its own.
+    state_dir: str = "/var/lib/gateway"
+    data_root: str = ""  # empty: <state_dir>/data
+    jobs_root: str = ""  # empty: <state_dir>/jobs
+    store_root: str = ""  # empty: <state_dir>/store
+    database_url: str = ""  # empty: SQLite at <state_dir>/gateway.db
+    # The session secret: a file only the gateway can read, or inline in a config file
+    # only the gateway can read. There is no default (see ``_secret``).
+    secret_key_file: str = ""
+    secret_key: str = ""
+    public_url: str = "http://127.0.0.1:8080"
+    max_upload_mb: int = 512
+    # A job's output folder is hostile input: listing (and copying to Processed) stops
+    # after this many entries, with a note on the job.
+    max_output_entries: int = 10_000
+
+    def check(self) -> None:
+        if self.secret_key and self.secret_key_file:
+            raise ConfigError("set secret_key_file or secret_key, not both", "secret_key")
+        if not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError("expected a URL starting with http:// or https://", "public_url")
+        for key in ("max_upload_mb", "max_output_entries"):
+            if getattr(self, key) < 1:
+                raise ConfigError("expected a whole number of at least 1", key)
 
 
 @dataclass(frozen=True)
 class MachineType:
+    """One [[machine_types]] entry: what people choose, mapped to Slurm resources."""
     name: str
     partition: str
     cpus: int
@@ -50,9 +90,25 @@ class MachineType:
             "partition": self.partition,
         }
 
+    def check(self) -> None:
+        _check_name(self.name, "name")
+        if not SLURM_NAME_RE.match(self.partition):
+            raise ConfigError(f"{self.partition!r} is not a valid partition name", "partition")
+        if self.cpus < 1:
+            raise ConfigError("must be at least 1", "cpus")
+        if self.memory_gb <= 0:
+            raise ConfigError("must be positive", "memory_gb")
+        if self.gpus < 0:
+            raise ConfigError("must not be negative", "gpus")
+        if self.gpu_type and not SLURM_NAME_RE.match(self.gpu_type):
+            raise ConfigError(f"{self.gpu_type!r} is not a valid GRES type", "gpu_type")
+        if self.gpu_type and not self.gpus:
+            raise ConfigError("a gpu_type needs gpus >= 1", "gpus")
+
 
 @dataclass(frozen=True)
 class License:
+    """One [[licenses]] entry: a Slurm account people charge their jobs to."""
     name: str
     slurm_account: str
     description: str = ""
@@ -61,9 +117,17 @@ class License:
     sponsor: str = ""
     members: tuple[str, ...] = ()
 
+    def check(self) -> None:
+        _check_name(self.name, "name")
+        if not SLURM_NAME_RE.match(self.slurm_account):
+            raise ConfigError(f"{self.slurm_account!r} is not a valid Slurm account", "slurm_account")
+        if not all(self.members):
+            raise ConfigError("expected a list of user names or 'team:NAME', got an empty one", "members")
+
 
 @dataclass(frozen=True)
 class SlurmSettings:
+    """[slurm]: how the gateway reaches Slurm and the limits it puts on jobs."""
     # Directory holding sbatch/sacct/...; empty means "search PATH".
     bin_dir: str = ""
     # Unix user jobs run as. Empty: jobs run as the gateway's own user.
@@ -81,10 +145,25 @@ class SlurmSettings:
     # output files are theirs; people without one (local accounts) run as job_user.
     submit_as_user: bool = False
 
+    def check(self) -> None:
+        if self.submit_via in ("setpriv", "runuser"):
+            raise ConfigError(f"{self.submit_via!r} needs a gateway running as root, which it no "
+                              f"longer does: use \"sudo\" (etc/sudoers.d/slurm-gateway)", "submit_via")
+        if self.submit_via not in SUBMIT_VIA:
+            raise ConfigError(f"expected one of {list(SUBMIT_VIA)}, got {self.submit_via!r}", "submit_via")
+        if not 1 <= self.max_time_minutes <= MAX_TIME_LIMIT_MINUTES:
+            raise ConfigError(f"must be between 1 and {MAX_TIME_LIMIT_MINUTES}", "max_time_minutes")
+        if not 1 <= self.default_time_minutes <= self.max_time_minutes:
+            raise ConfigError("must be between 1 and slurm.max_time_minutes", "default_time_minutes")
+        for key in ("command_timeout_seconds", "poll_interval_seconds"):
+            if getattr(self, key) <= 0:
+                raise ConfigError("must be positive", key)
+
 
 @dataclass(frozen=True)
 class LdapSettings:
-    url: str = ""  # empty: no LDAP login (local accounts only)
+    """[ldap]: login against a directory; an empty url means local accounts only."""
+    url: str = ""
     # "none", "starttls" (on an ldap:// URL) or "ldaps" (implied by an ldaps:// URL).
     tls: str = "none"
     ca_file: str = ""
@@ -103,9 +182,44 @@ class LdapSettings:
     def enabled(self) -> bool:
         return bool(self.url)
 
+    def check(self) -> None:
+        if self.tls not in ("none", "starttls", "ldaps"):
+            raise ConfigError(f"expected 'none', 'starttls' or 'ldaps', got {self.tls!r}", "tls")
+        if not self.enabled:
+            return
+        if not self.url.startswith(("ldap://", "ldaps://")):
+            raise ConfigError("must start with ldap:// or ldaps://", "url")
+        if not self.user_base:
+            raise ConfigError("is required when ldap.url is set", "user_base")
+        if "{username}" not in self.user_filter:
+            raise ConfigError("must contain {username}", "user_filter")
+        if self.bind_dn and not self.bind_password_file:
+            raise ConfigError("is required with ldap.bind_dn", "bind_password_file")
+        if self.ca_file and not os.path.isfile(self.ca_file):
+            raise ConfigError(f"file {self.ca_file} does not exist", "ca_file")
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """The file as written: its tables and arrays of tables, checked, nothing resolved."""
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
+    slurm: SlurmSettings = field(default_factory=SlurmSettings)
+    ldap: LdapSettings = field(default_factory=LdapSettings)
+    machine_types: tuple[MachineType, ...] = ()
+    licenses: tuple[License, ...] = ()
+
+    def check(self) -> None:
+        for section in ("machine_types", "licenses"):
+            seen: set[str] = set()
+            for entry in getattr(self, section):
+                if entry.name in seen:
+                    raise ConfigError("is defined twice", f"{section}[{entry.name}]")
+                seen.add(entry.name)
+
 
 @dataclass(frozen=True)
 class Config:
+    """The settings the gateway runs with: the file's, with paths and secret resolved."""
     data_root: Path
     jobs_root: Path
     store_root: Path
@@ -117,8 +231,6 @@ class Config:
     machine_types: dict[str, MachineType] = field(default_factory=dict)
     licenses: dict[str, License] = field(default_factory=dict)
     max_upload_mb: int = 512
-    # A job's output folder is hostile input: listing (and copying to Processed) stops
-    # after this many entries, with a note on the job.
     max_output_entries: int = 10_000
     source: str = "<defaults>"
 
@@ -129,110 +241,93 @@ class Config:
         return self.licenses.get(name)
 
 
-def _req(table: dict, key: str, typ, where: str):
-    if key not in table:
-        raise ConfigError("is required", f"{where}.{key}")
-    value = table[key]
-    if typ is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-        raise ConfigError(f"must be a {typ.__name__}, got {value!r}", f"{where}.{key}")
-    return value
+def _check_name(value: str, key: str) -> None:
+    if not NAME_RE.match(value):
+        raise ConfigError(f"{value!r} is not a valid name (letters, digits, '.', '_', '-')", key)
 
 
-def _machine_type(raw: dict, i: int) -> MachineType:
-    where = f"machine_types[{i}]"
-    name = _req(raw, "name", str, where)
-    if not NAME_RE.match(name):
-        raise ConfigError(f"{name!r} is not a valid name", f"{where}.name")
-    where = f"machine_types[{name}]"
-    mt = MachineType(
-        name=name,
-        partition=_req(raw, "partition", str, where),
-        cpus=_req(raw, "cpus", int, where),
-        memory_gb=_req(raw, "memory_gb", float, where),
-        gpu_type=raw.get("gpu_type", "") or "",
-        gpus=int(raw.get("gpus", 0)),
-    )
-    if not SLURM_NAME_RE.match(mt.partition):
-        raise ConfigError(f"{mt.partition!r} is not a valid partition name", f"{where}.partition")
-    if mt.cpus < 1:
-        raise ConfigError("must be at least 1", f"{where}.cpus")
-    if mt.memory_gb <= 0:
-        raise ConfigError("must be positive", f"{where}.memory_gb")
-    if mt.gpus < 0:
-        raise ConfigError("must not be negative", f"{where}.gpus")
-    if mt.gpu_type and not SLURM_NAME_RE.match(mt.gpu_type):
-        raise ConfigError(f"{mt.gpu_type!r} is not a valid GRES type", f"{where}.gpu_type")
-    if mt.gpu_type and not mt.gpus:
-        raise ConfigError("a gpu_type needs gpus >= 1", f"{where}.gpus")
-    unknown = set(raw) - {"name", "partition", "cpus", "memory_gb", "gpu_type", "gpus"}
-    if unknown:
-        raise ConfigError(f"unknown keys {sorted(unknown)}", where)
-    return mt
+# --- the one checker: a TOML value against a dataclass field's type -----------------
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
 
 
-def _license(raw: dict, i: int) -> License:
-    where = f"licenses[{i}]"
-    name = _req(raw, "name", str, where)
-    if not NAME_RE.match(name):
-        raise ConfigError(f"{name!r} is not a valid name", f"{where}.name")
-    account = _req(raw, "slurm_account", str, f"licenses[{name}]")
-    if not SLURM_NAME_RE.match(account):
-        raise ConfigError(f"{account!r} is not a valid Slurm account", f"licenses[{name}].slurm_account")
-    members = raw.get("members", [])
-    if not isinstance(members, list) or not all(isinstance(m, str) and m for m in members):
-        raise ConfigError("must be a list of user names or 'team:NAME'", f"licenses[{name}].members")
-    unknown = set(raw) - {"name", "slurm_account", "description", "sponsor", "members"}
-    if unknown:
-        raise ConfigError(f"unknown keys {sorted(unknown)}", f"licenses[{name}]")
-    return License(name=name, slurm_account=account, description=raw.get("description", ""),
-                   sponsor=raw.get("sponsor", ""), members=tuple(members))
+def _expected(typ: Any) -> str:
+    """What a value of type ``typ`` looks like in TOML, for messages."""
+    if typing.get_origin(typ) is tuple:
+        item = typing.get_args(typ)[0]
+        return "a list of tables" if is_dataclass(item) else f"a list of {_expected(item).split()[1]}s"
+    if is_dataclass(typ):
+        return "a table"
+    return {bool: "a boolean (true or false)", int: "an integer", float: "a number",
+            str: "a string"}[typ]
 
 
-def _slurm(raw: dict) -> SlurmSettings:
-    known = SlurmSettings.__dataclass_fields__
-    unknown = set(raw) - set(known)
-    if unknown:
-        raise ConfigError(f"unknown keys {sorted(unknown)}", "slurm")
-    s = SlurmSettings(**raw)
-    if s.submit_via in ("setpriv", "runuser"):
-        raise ConfigError(f"{s.submit_via!r} needs a gateway running as root, which it no longer "
-                          f"does: use \"sudo\" (etc/sudoers.d/slurm-gateway)", "slurm.submit_via")
-    if s.submit_via not in SUBMIT_VIA:
-        raise ConfigError(f"must be one of {list(SUBMIT_VIA)}", "slurm.submit_via")
-    if not 1 <= s.max_time_minutes <= MAX_TIME_LIMIT_MINUTES:
-        raise ConfigError(f"must be between 1 and {MAX_TIME_LIMIT_MINUTES}", "slurm.max_time_minutes")
-    if not 1 <= s.default_time_minutes <= s.max_time_minutes:
-        raise ConfigError("must be between 1 and slurm.max_time_minutes", "slurm.default_time_minutes")
-    return s
+def _got(value: Any) -> str:
+    kind = ("a boolean" if isinstance(value, bool) else "an integer" if isinstance(value, int)
+            else "a number" if isinstance(value, float) else "a string" if isinstance(value, str)
+            else "a list" if isinstance(value, list) else "a table" if isinstance(value, dict)
+            else "a date/time")
+    return kind if isinstance(value, (list, dict)) else f"{kind} ({value!r})"
 
 
-def _ldap(raw: dict) -> LdapSettings:
-    unknown = set(raw) - set(LdapSettings.__dataclass_fields__)
-    if unknown:
-        raise ConfigError(f"unknown keys {sorted(unknown)}", "ldap")
-    s = LdapSettings(**raw)
-    if s.tls not in ("none", "starttls", "ldaps"):
-        raise ConfigError("must be 'none', 'starttls' or 'ldaps'", "ldap.tls")
-    if s.enabled:
-        if not s.url.startswith(("ldap://", "ldaps://")):
-            raise ConfigError("must start with ldap:// or ldaps://", "ldap.url")
-        if not s.user_base:
-            raise ConfigError("is required when ldap.url is set", "ldap.user_base")
-        if "{username}" not in s.user_filter:
-            raise ConfigError("must contain {username}", "ldap.user_filter")
-        if s.bind_dn and not s.bind_password_file:
-            raise ConfigError("is required with ldap.bind_dn", "ldap.bind_password_file")
-        if s.ca_file and not os.path.isfile(s.ca_file):
-            raise ConfigError(f"file {s.ca_file} does not exist", "ldap.ca_file")
-    return s
+def _value(typ: Any, value: Any, key: str) -> Any:
+    """``value`` as a ``typ``, or ConfigError. TOML integers pass for numbers (``30`` for
+    ``30.0``); nothing else is converted: ``"10"`` is not a number, ``1`` not a boolean."""
+    if typing.get_origin(typ) is tuple:
+        item = typing.get_args(typ)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"expected {_expected(typ)}, got {_got(value)}", key)
+        return tuple(_value(item, v, _entry_key(key, i, v)) for i, v in enumerate(value))
+    if is_dataclass(typ):
+        return _parse(typ, value, key)
+    ok = (isinstance(value, bool) if typ is bool
+          else isinstance(value, (int, float)) and not isinstance(value, bool) if typ is float
+          else isinstance(value, typ) and not isinstance(value, bool))
+    if not ok:
+        raise ConfigError(f"expected {_expected(typ)}, got {_got(value)}", key)
+    return float(value) if typ is float else value
 
 
-GATEWAY_KEYS = {"data_root", "jobs_root", "store_root", "state_dir", "database_url", "secret_key",
-                "secret_key_file", "public_url", "max_upload_mb", "max_output_entries"}
-MIN_SECRET_LENGTH = 16
+def _entry_key(key: str, i: int, value: Any) -> str:
+    """``machine_types[cpu-small]`` for a named entry, ``machine_types[2]`` otherwise."""
+    name = value.get("name") if isinstance(value, dict) else None
+    return f"{key}[{name}]" if isinstance(name, str) and name else f"{key}[{i}]"
 
+
+def _unknown(where: str, key: str, known: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = (f"did you mean {_join(where, close[0])}?" if close
+            else f"expected one of: {', '.join(known)}")
+    return ConfigError(f"unknown {'key' if where else 'section'}; {hint}", _join(where, key))
+
+
+def _parse(cls: type, raw: Any, where: str) -> Any:
+    """The table ``raw`` as a ``cls``: every key one of its fields, every value of that
+    field's type, every field without a default present; then ``cls.check``."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"expected a table, got {_got(raw)}", where or None)
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in fields(cls)]
+    for key in raw:
+        if key not in known:
+            raise _unknown(where, key, known)
+    values = {}
+    for f in fields(cls):
+        if f.name in raw:
+            values[f.name] = _value(hints[f.name], raw[f.name], _join(where, f.name))
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise ConfigError(f"is required: expected {_expected(hints[f.name])}", _join(where, f.name))
+    obj = cls(**values)
+    try:
+        obj.check()
+    except ConfigError as e:
+        e.key = _join(where, e.key) if e.key else where or None
+        raise
+    return obj
+
+
+# --- from the file to the running settings ------------------------------------------
 
 def _private(p: Path, key: str) -> None:
     """A file holding a secret must be readable by its owner only."""
@@ -241,14 +336,15 @@ def _private(p: Path, key: str) -> None:
         raise ConfigError(f"{p} is readable by others (mode {mode:o}): chmod 600 it", key)
 
 
-def _secret(raw: dict, base: Path, source: Path | None) -> str:
+def _secret(gw: GatewaySettings, base: Path, source: Path | None) -> str:
     """The key that signs session cookies. There is no built-in one: a gateway
     started without a secret, or with one others can read, refuses to start."""
     if os.environ.get("GATEWAY_SECRET_KEY"):
         value, key = os.environ["GATEWAY_SECRET_KEY"], "GATEWAY_SECRET_KEY"
-    elif raw.get("secret_key_file"):
-        path, key = raw["secret_key_file"], "gateway.secret_key_file"
-        p = (base / path) if not os.path.isabs(path) else Path(path)
+    elif gw.secret_key_file:
+        key = "gateway.secret_key_file"
+        p = Path(gw.secret_key_file)
+        p = p if p.is_absolute() else base / p
         if not p.is_file():
             raise ConfigError(f"file {p} does not exist", key)
         try:
@@ -258,8 +354,8 @@ def _secret(raw: dict, base: Path, source: Path | None) -> str:
         if not value:
             raise ConfigError(f"file {p} is empty", key)
         _private(p, key)
-    elif raw.get("secret_key"):
-        value, key = str(raw["secret_key"]), "gateway.secret_key"
+    elif gw.secret_key:
+        value, key = gw.secret_key, "gateway.secret_key"
         if source is not None:
             _private(source, key)  # the secret is in the config file itself
     else:
@@ -272,61 +368,45 @@ def _secret(raw: dict, base: Path, source: Path | None) -> str:
 
 def from_dict(raw: dict, base: Path = Path("."), source: str = "<dict>") -> Config:
     """Build and validate a Config from parsed TOML; environment overrides win."""
-    gw = dict(raw.get("gateway", {}))
-    unknown = set(gw) - GATEWAY_KEYS
-    if unknown:
-        raise ConfigError(f"unknown keys {sorted(unknown)}", "gateway")
-    for key in ("data_root", "jobs_root", "store_root", "database_url", "public_url"):
-        env = os.environ.get(f"GATEWAY_{key.upper()}")
-        if env:
-            gw[key] = env
-    state = Path(gw.get("state_dir", "/var/lib/gateway"))
+    file = _parse(ConfigFile, raw, "")
+    gw = replace(file.gateway, **{key: os.environ[f"GATEWAY_{key.upper()}"] for key in ENV_OVERRIDES
+                                  if os.environ.get(f"GATEWAY_{key.upper()}")})
+    state = Path(gw.state_dir)
 
-    def path(key: str, default: Path) -> Path:
-        value = Path(gw.get(key) or default)
-        return value if value.is_absolute() else (base / value).resolve()
+    def path(value: str, default: Path) -> Path:
+        p = Path(value or default)
+        return p if p.is_absolute() else (base / p).resolve()
 
-    mts: dict[str, MachineType] = {}
-    for i, m in enumerate(raw.get("machine_types", [])):
-        mt = _machine_type(m, i)
-        if mt.name in mts:
-            raise ConfigError("is defined twice", f"machine_types[{mt.name}]")
-        mts[mt.name] = mt
-    lics: dict[str, License] = {}
-    for i, lic_raw in enumerate(raw.get("licenses", [])):
-        lic = _license(lic_raw, i)
-        if lic.name in lics:
-            raise ConfigError("is defined twice", f"licenses[{lic.name}]")
-        lics[lic.name] = lic
-    unknown = set(raw) - {"gateway", "slurm", "ldap", "machine_types", "licenses"}
-    if unknown:
-        raise ConfigError(f"unknown sections {sorted(unknown)}")
-    data_root = path("data_root", state / "data")
     return Config(
-        data_root=data_root,
-        jobs_root=path("jobs_root", state / "jobs"),
-        store_root=path("store_root", state / "store"),
-        database_url=gw.get("database_url") or f"sqlite:///{state / 'gateway.db'}",
+        data_root=path(gw.data_root, state / "data"),
+        jobs_root=path(gw.jobs_root, state / "jobs"),
+        store_root=path(gw.store_root, state / "store"),
+        database_url=gw.database_url or f"sqlite:///{state / 'gateway.db'}",
         secret_key=_secret(gw, base, Path(source) if source != "<dict>" else None),
-        public_url=gw.get("public_url", "http://127.0.0.1:8080"),
-        slurm=_slurm(dict(raw.get("slurm", {}))),
-        ldap=_ldap(dict(raw.get("ldap", {}))),
-        machine_types=mts,
-        licenses=lics,
-        max_upload_mb=int(gw.get("max_upload_mb", 512)),
-        max_output_entries=int(gw.get("max_output_entries", 10_000)),
+        public_url=gw.public_url,
+        slurm=file.slurm,
+        ldap=file.ldap,
+        machine_types={mt.name: mt for mt in file.machine_types},
+        licenses={lic.name: lic for lic in file.licenses},
+        max_upload_mb=gw.max_upload_mb,
+        max_output_entries=gw.max_output_entries,
         source=source,
     )
 
 
 def load(path: str | os.PathLike | None = None) -> Config:
-    """Load the config file named by ``path`` or ``$GATEWAY_CONFIG``."""
-    path = path or os.environ.get("GATEWAY_CONFIG") or "/etc/slurm-gateway/gateway.toml"
-    p = Path(path)
+    """Load the config file named by ``path`` or ``$GATEWAY_CONFIG``; every error names it."""
+    p = Path(path or os.environ.get("GATEWAY_CONFIG") or DEFAULT_PATH)
     if not p.is_file():
-        raise ConfigError(f"config file {p} does not exist (set GATEWAY_CONFIG)")
+        raise ConfigError("the config file does not exist (set GATEWAY_CONFIG)", source=str(p))
     try:
         raw = tomllib.loads(p.read_text())
+    except OSError as e:
+        raise ConfigError(f"cannot read the config file: {e.strerror}", source=str(p)) from e
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: {e}") from e
-    return from_dict(raw, base=p.parent.resolve(), source=str(p))
+        raise ConfigError(f"not valid TOML: {e}", source=str(p)) from e
+    try:
+        return from_dict(raw, base=p.parent.resolve(), source=str(p))
+    except ConfigError as e:
+        e.source = str(p)
+        raise

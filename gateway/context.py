@@ -1,9 +1,13 @@
-"""What every service needs at hand: the settings and the way to Slurm."""
+"""What every service needs at hand: the settings, the way to Slurm, the blob store,
+the upload limit and where a job's folder is."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from .blobs import BlobStore
 from .config import Config
+from .job_paths import JobPaths
 from .slurm.cli import CliSlurm
 from .slurm.client import SlurmClient
 
@@ -12,8 +16,19 @@ from .slurm.client import SlurmClient
 class Context:
     config: Config
     slurm: SlurmClient
+    # Derived from the config once, here, so no caller builds its own.
+    blobs: BlobStore = field(init=False)
+    max_upload_bytes: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.blobs = BlobStore(self.config.store_root)
+        self.max_upload_bytes = self.config.max_upload_mb * 2**20
 
     @classmethod
     def from_config(cls, config: Config) -> Context:
         s = config.slurm
         return cls(config=config, slurm=CliSlurm(s.bin_dir, s.command_timeout_seconds))
+
+    def job_paths(self, job_id: int | str) -> JobPaths:
+        """The folder of job ``job_id`` (``preview`` for a script shown before a run)."""
+        return JobPaths(Path(self.config.jobs_root) / str(job_id))

@@ -10,18 +10,22 @@ import contextlib
 import os
 import shutil
 from pathlib import Path
+from typing import BinaryIO
 
 from . import access, disk_access, job_files
 from .config import Config
+from .context import Context
 from .db import iso
 from .errors import Conflict, NotFound, PayloadTooLarge, ValidationError
-from .job_paths import OUTPUT
+from .job_paths import OUTPUT, JobPaths
 from .models import Experiment, Project, User
 from .validation import check_name, require_dict
 
 PROCESSED = "Processed"
 
 
+# The folder helpers take the config alone: disk_access, which keeps these folders'
+# access in line, has no more than that.
 def project_dir(config: Config, project: str) -> Path:
     return config.data_root / "projects" / project
 
@@ -30,45 +34,48 @@ def experiment_dir(config: Config, exp: Experiment) -> Path:
     return project_dir(config, exp.project.name) / exp.name
 
 
-def create_project(config: Config, user: User, body: dict) -> Project:
+def create_project(ctx: Context, user: User, body: dict) -> Project:
     require_dict(body)
     name = check_name(body.get("name"), "name")
     existing = Project.get_or_none(Project.name == name)
     if existing is not None:
         raise access.name_taken(user, existing, "project", name)
     project = Project.create(name=name, owner=user)
-    disk_access.prepare_data_root(config)
-    project_dir(config, name).mkdir(mode=0o700, exist_ok=True)
-    disk_access.sync_project(config, project)
+    disk_access.prepare_data_root(ctx.config)
+    project_dir(ctx.config, name).mkdir(mode=0o700, exist_ok=True)
+    disk_access.sync_project(ctx.config, project)
     return project
 
 
-def get_project(user: User, name: str) -> Project:
+def get_project(ctx: Context, user: User, name: str) -> Project:
     project = Project.get_or_none(Project.name == name)
     if project is None or not access.can(user, "project.view", project):
         raise NotFound(f"project {name!r} not found", "project")
     return project
 
 
-def list_projects(user: User) -> list[Project]:
-    return [p for p in Project.select().order_by(Project.name) if access.can(user, "project.view", p)]
+def list_projects(ctx: Context, user: User) -> list[Project]:
+    """The projects ``user`` may see, with their owners: one query, filtered in SQL."""
+    return list(access.where_may(user, "project.view", Project.select(Project, User)
+                                 .join(User, on=(Project.owner == User.id)).order_by(Project.name)))
 
 
-def create_experiment(config: Config, user: User, project: Project, body: dict) -> Experiment:
+def create_experiment(ctx: Context, user: User, project: Project, body: dict) -> Experiment:
     require_dict(body)
     access.require(user, "project.edit", project, "project")
     name = check_name(body.get("name"), "name")
     if Experiment.select().where(Experiment.project == project, Experiment.name == name).exists():
         raise Conflict(f"experiment {name!r} already exists in {project.name!r}", "name")
     exp = Experiment.create(project=project, name=name, owner=user)
-    project_dir(config, project.name).mkdir(mode=0o700, parents=True, exist_ok=True)
-    experiment_dir(config, exp).mkdir(mode=0o700, exist_ok=True)
-    (experiment_dir(config, exp) / PROCESSED).mkdir(mode=0o755, exist_ok=True)
-    disk_access.sync_project(config, project)
+    project_dir(ctx.config, project.name).mkdir(mode=0o700, parents=True, exist_ok=True)
+    experiment_dir(ctx.config, exp).mkdir(mode=0o700, exist_ok=True)
+    (experiment_dir(ctx.config, exp) / PROCESSED).mkdir(mode=0o755, exist_ok=True)
+    disk_access.sync_project(ctx.config, project)
     return exp
 
 
-def get_experiment(user: User, project: str, name: str, field: str = "experiment") -> Experiment:
+def get_experiment(ctx: Context, user: User, project: str, name: str,
+                   field: str = "experiment") -> Experiment:
     exp = (Experiment.select(Experiment, Project).join(Project)
            .where(Project.name == project, Experiment.name == name).first())
     if exp is None or not access.can(user, "experiment.view", exp):
@@ -76,9 +83,15 @@ def get_experiment(user: User, project: str, name: str, field: str = "experiment
     return exp
 
 
-def list_experiments(user: User, project: Project) -> list[Experiment]:
-    return [e for e in project.experiments.order_by(Experiment.name)
-            if access.can(user, "experiment.view", e)]
+def list_experiments(ctx: Context, user: User, project: Project) -> list[Experiment]:
+    """The experiments of ``project`` that ``user`` may see, with their owners: one
+    query, filtered in SQL."""
+    rows = list(access.where_may(user, "experiment.view", Experiment.select(Experiment, User)
+                                 .join(User, on=(Experiment.owner == User.id))
+                                 .where(Experiment.project == project).order_by(Experiment.name)))
+    for e in rows:
+        e.project = project
+    return rows
 
 
 def resolve_inside(base: Path, relative: str, field: str, must_exist: bool = True) -> Path:
@@ -97,9 +110,9 @@ def resolve_inside(base: Path, relative: str, field: str, must_exist: bool = Tru
     return target
 
 
-def list_files(config: Config, user: User, exp: Experiment, path: str = "") -> list[dict]:
+def list_files(ctx: Context, user: User, exp: Experiment, path: str = "") -> list[dict]:
     access.require(user, "experiment.read_data", exp, "experiment")
-    root = experiment_dir(config, exp).resolve()
+    root = experiment_dir(ctx.config, exp).resolve()
     target = resolve_inside(root, path or "", "path")
     if not target.is_dir():
         raise ValidationError(f"{path!r} is not a folder", "path")
@@ -121,10 +134,12 @@ def list_files(config: Config, user: User, exp: Experiment, path: str = "") -> l
     return entries
 
 
-def write_file(config: Config, user: User, exp: Experiment, path: str, stream, max_bytes: int) -> dict:
-    """Store an uploaded file at ``path`` inside the experiment (raw data upload)."""
+def write_file(ctx: Context, user: User, exp: Experiment, path: str, stream: BinaryIO) -> dict:
+    """Store an uploaded file at ``path`` inside the experiment (raw data upload), up
+    to the upload limit."""
     access.require(user, "experiment.write_data", exp, "experiment")
-    root = experiment_dir(config, exp).resolve()
+    max_bytes = ctx.max_upload_bytes
+    root = experiment_dir(ctx.config, exp).resolve()
     if not path or path.endswith("/"):
         raise ValidationError("must name a file", "path")
     target = resolve_inside(root, path, "path", must_exist=False)
@@ -164,7 +179,7 @@ def write_file(config: Config, user: User, exp: Experiment, path: str, stream, m
     return {"path": str(target.relative_to(root)), "size": size}
 
 
-def copy_to_processed(config: Config, exp: Experiment, folder_name: str, job_base: Path,
+def copy_to_processed(ctx: Context, exp: Experiment, folder_name: str, paths: JobPaths,
                       listing: job_files.Listing) -> tuple[Path, list[str]]:
     """Copy a finished job's listed output files to ``<experiment>/Processed/<folder_name>/``.
 
@@ -174,11 +189,11 @@ def copy_to_processed(config: Config, exp: Experiment, folder_name: str, job_bas
     by the experiment's Members' jobs, written by none. Returns the folder and what was
     skipped.
     """
-    dest = experiment_dir(config, exp) / PROCESSED / folder_name
+    dest = experiment_dir(ctx.config, exp) / PROCESSED / folder_name
     tmp = dest.with_name(f".{folder_name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    skipped = job_files.copy_files(job_base, OUTPUT, listing, tmp)
+    skipped = job_files.copy_files(paths.base, OUTPUT, listing, tmp)
     if dest.exists():
         shutil.rmtree(dest)
     os.replace(tmp, dest)

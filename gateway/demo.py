@@ -2,10 +2,9 @@
 a project with raw data. Idempotent: running it again only prints a new token."""
 from __future__ import annotations
 
-from . import data, environments, grants, job_templates
-from .blobs import BlobStore
+from . import data, environments, grants, job_templates, teams
 from .context import Context
-from .models import Environment, Experiment, Grant, Project, Team, Template, User
+from .models import Environment, Experiment, Grant, Project, Template, User
 from .users import add_user, create_token
 
 BASH_SCRIPT = """\
@@ -38,12 +37,12 @@ def load_demo(ctx: Context) -> str:
     user = User.get_or_none(User.username == "demo") or add_user("demo", is_admin=True,
                                                                   display_name="Demo Admin")
     if not Environment.get_or_none(Environment.name == "base"):
-        env = environments.create_environment(user, {
+        env = environments.create_environment(ctx, user, {
             "name": "base", "public": True,
             "description": "The cluster's system tools (bash, coreutils, python3)."})
-        environments.add_version(user, env, {"version": "1", "setup": 'export LC_ALL=C.UTF-8'})
+        environments.add_version(ctx, user, env, {"version": "1", "setup": 'export LC_ALL=C.UTF-8'})
     if not Template.get_or_none(Template.name == "line-count"):
-        tpl = job_templates.create_template(user, {
+        tpl = job_templates.create_template(ctx, user, {
             "name": "line-count", "language": "bash", "environment": "base",
             "description": "Counts lines of the files under a data path.",
             "script": BASH_SCRIPT,
@@ -58,10 +57,9 @@ def load_demo(ctx: Context) -> str:
                         {"name": "OUT_LABEL", "description": "The label given"}],
         })
         helpers = b'summarise() { echo "total lines: $1"; }\n'
-        job_templates.add_files(user, tpl, [("helpers.sh", helpers)], BlobStore(ctx.config.store_root),
-                                ctx.config.max_upload_mb * 2**20)
+        job_templates.add_files(ctx, user, tpl, [("helpers.sh", helpers)])
     if not Template.get_or_none(Template.name == "mean-value"):
-        job_templates.create_template(user, {
+        job_templates.create_template(ctx, user, {
             "name": "mean-value", "language": "python", "environment": "base",
             "python_executable": "python3", "description": "Mean of a list of numbers.",
             "script": PYTHON_SCRIPT,
@@ -73,17 +71,16 @@ def load_demo(ctx: Context) -> str:
     for name in ("line-count", "mean-value"):
         tpl = Template.get(Template.name == name)
         if not tpl.public:
-            job_templates.update_settings(user, tpl, {"public": True, "open_source": True})
-    project = Project.get_or_none(Project.name == "demo") or data.create_project(
-        ctx.config, user, {"name": "demo"})
+            job_templates.update_settings(ctx, user, tpl, {"public": True, "open_source": True})
+    project = Project.get_or_none(Project.name == "demo") or data.create_project(ctx, user, {"name": "demo"})
     # Everyone in the directory's all-staff group works on the demo project (the team
     # exists before anyone logged in, so the grant can be made now).
-    team = Team.get_or_none(Team.name == "all-staff") or Team.create(name="all-staff", source="ldap")
+    team = teams.ensure_team("all-staff", teams.LDAP)
     if not Grant.select().where(Grant.kind == "project", Grant.object_key == str(project.id),
                                 Grant.team == team).exists():
         grants.grant(ctx, user, project, {"team": team.name, "role": "member"})
     exp = Experiment.get_or_none(Experiment.project == project, Experiment.name == "exp1") or \
-        data.create_experiment(ctx.config, user, project, {"name": "exp1"})
+        data.create_experiment(ctx, user, project, {"name": "exp1"})
     raw = data.experiment_dir(ctx.config, exp) / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for i in range(3):

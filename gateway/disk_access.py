@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import access
-from .access import Role
 from .config import Config
 from .job_paths import JobPaths
 from .posix_acl import get_acl, same, set_acl
@@ -98,20 +97,20 @@ class Runners:
                 r.by_unix[unix].append(user)
         return r
 
-    def with_role(self, obj, least: Role) -> set[str]:
+    def who_may(self, action: str, obj) -> set[str]:
         return {unix for unix, users in self.by_unix.items()
-                if any((access.role_of(u, obj) or 0) >= least for u in users)}
+                if any(access.can(u, action, obj) for u in users)}
 
 
 def wanted_project(project, experiments: list, runners: Runners, service_user: str) -> str:
-    perms = {u: "--x" for e in experiments for u in runners.with_role(e, Role.MEMBER)}
-    perms.update({u: "r-x" for u in runners.with_role(project, Role.MEMBER)})
+    perms = {u: "--x" for e in experiments for u in runners.who_may("experiment.read_data", e)}
+    perms.update({u: "r-x" for u in runners.who_may("project.read_data", project)})
     perms[service_user] = "rwx"
     return _acl("u::rwx", perms)
 
 
 def wanted_experiment(exp, runners: Runners, service_user: str) -> str:
-    perms = {u: "rwx" for u in runners.with_role(exp, Role.MEMBER)}
+    perms = {u: "rwx" for u in runners.who_may("experiment.write_data", exp)}
     perms[service_user] = "rwx"
     return _acl("u::rwx", perms)
 

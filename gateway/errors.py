@@ -1,7 +1,9 @@
-"""Typed errors raised by services; the web layer turns each into one JSON response.
+"""Every error the gateway defines, in one place.
 
-Every error names the field it is about (or None when it is about the request as a
-whole), so an API client or a form can point at the right input.
+Services raise GatewayError subclasses; the web layer turns each into one JSON
+response. Each names the field it is about (or None when it is about the request as a
+whole), so an API client or a form can point at the right input. The few others (ACL
+calls, the command-line client, the config file) are at the end.
 """
 from __future__ import annotations
 
@@ -52,6 +54,22 @@ class TooManyRequests(GatewayError):
         self.retry_after = retry_after
 
 
+class DirectoryUnavailable(GatewayError):
+    """The LDAP directory did not answer or refused the gateway's own bind."""
+
+    status = 503
+
+
+class LinkGone(GatewayError):
+    """A share link that existed but was revoked or has expired."""
+
+    status = 410
+
+
+class UnsafeJobFile(NotFound):
+    """A job file that is missing, or is not a plain file reached without links."""
+
+
 class SlurmError(GatewayError):
     """Slurm refused or failed a request (bad account, bad partition...)."""
 
@@ -68,9 +86,31 @@ class SlurmNoAnswer(SlurmUnavailable):
     """A command timed out: Slurm may or may not have acted on it (a submit may exist)."""
 
 
-class ConfigError(Exception):
-    """The gateway configuration is wrong; raised at start with the key that is wrong."""
+class AclError(OSError):
+    """libacl refused to read or set a folder's ACL (errno, message, path)."""
 
-    def __init__(self, message: str, key: str | None = None):
-        super().__init__(f"{key}: {message}" if key else message)
+
+class ClientError(Exception):
+    """The command-line client's failure: no gateway configured, unreachable, or the
+    API's error (``field`` and HTTP ``status`` when it gave them)."""
+
+    def __init__(self, message: str, field: str | None = None, status: int | None = None):
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.status = status
+
+
+class ConfigError(Exception):
+    """The gateway configuration is wrong; raised at start, naming the file (``source``,
+    added by the loader), the key and what was expected, e.g.
+    ``/etc/slurm-gateway/gateway.toml: slurm.poll_interval_secnds: unknown key; did you
+    mean slurm.poll_interval_seconds?``."""
+
+    def __init__(self, message: str, key: str | None = None, source: str | None = None):
+        super().__init__(message)
+        self.message = message
         self.key = key
+        self.source = source
+
+    def __str__(self) -> str:
+        return ": ".join(part for part in (self.source, self.key, self.message) if part)

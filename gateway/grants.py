@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from peewee import JOIN
 
-from . import access, fences
-from .access import ROLE_NAMES, Role
+from . import access, fences, teams
+from .access import ROLE_NAMES
 from .context import Context
 from .db import database, iso
-from .errors import Forbidden, ValidationError
+from .errors import ValidationError
 from .models import Grant, Team, User
 from .validation import require_dict
 
@@ -25,7 +25,7 @@ def _principal(body: dict) -> tuple[User | None, Team | None]:
         return user, None
     if not isinstance(team_name, str):
         raise ValidationError("must be a team name", "team")
-    team = Team.get_or_none(Team.name == team_name)
+    team = teams.find_team(team_name)
     if team is None:
         raise ValidationError(f"unknown team {team_name!r}", "team")
     return None, team
@@ -63,16 +63,13 @@ def grant(ctx: Context, actor: User, obj, body: dict) -> dict:
     role_name = body.get("role")
     if role_name not in ROLE_NAMES:
         raise ValidationError(f"must be one of {list(ROLE_NAMES)}", "role")
-    role = ROLE_NAMES[role_name]
-    if role == Role.OWNER and access.role_of(actor, obj) != Role.OWNER:
-        raise Forbidden("only an owner may make someone an owner", "role")
+    access.require(actor, access.granting(kind, role_name), obj, kind, "role")
     user, team = _principal(body)
     key = access.object_key(obj)
     with database.atomic():
         existing = _grant_query(kind, key, user, team).first()
-        if existing is not None and ROLE_NAMES[existing.role] == Role.OWNER \
-                and access.role_of(actor, obj) != Role.OWNER:
-            raise Forbidden("only an owner may change an owner's role", "role")
+        if existing is not None:  # changing a role is taking the old one away too
+            access.require(actor, access.granting(kind, existing.role), obj, kind, "role")
         if existing is None:
             Grant.create(kind=kind, object_key=key, user=user, team=team, role=role_name,
                          granted_by=actor)
@@ -92,8 +89,7 @@ def revoke(ctx: Context, actor: User, obj, body: dict) -> None:
     existing = _grant_query(kind, access.object_key(obj), user, team).first()
     if existing is None:
         raise ValidationError("has no grant on this object", "user" if user else "team")
-    if ROLE_NAMES[existing.role] == Role.OWNER and access.role_of(actor, obj) != Role.OWNER:
-        raise Forbidden("only an owner may remove an owner", "role")
+    access.require(actor, access.granting(kind, existing.role), obj, kind, "role")
     existing.delete_instance()
     access.forget_grants(actor)
     _follow(ctx, obj, kind)

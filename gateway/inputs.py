@@ -7,13 +7,27 @@ from __future__ import annotations
 
 import math
 import re
+from enum import StrEnum
 from typing import Any
 
 from .errors import ValidationError
 
 INPUT_NAME_RE = re.compile(r"^DC_[A-Za-z0-9_]+$")
 OUTPUT_NAME_RE = re.compile(r"^OUT_[A-Za-z0-9_]+$")
-TYPES = ("string", "integer", "number", "boolean", "choice", "path")
+
+
+class InputType(StrEnum):
+    """The types a DC_ input may have. Their values are what templates store and the
+    API takes; the portal's forms are passed this class rather than spelling them."""
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    CHOICE = "choice"
+    PATH = "path"
+
+
+TYPES = tuple(t.value for t in InputType)
 MAX_VALUE_LEN = 100_000
 TRUE_WORDS = {"true", "yes", "1", "on"}
 FALSE_WORDS = {"false", "no", "0", "off"}
@@ -26,7 +40,7 @@ def coerce(spec: dict, value: Any, field: str) -> str:
     the experiment. Strings are passed through exactly, whatever they contain.
     """
     kind = spec["type"]
-    if kind == "string":
+    if kind == InputType.STRING:
         if not isinstance(value, str):
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 value = str(value)
@@ -37,7 +51,7 @@ def coerce(spec: dict, value: Any, field: str) -> str:
         if len(value) > MAX_VALUE_LEN:
             raise ValidationError(f"is longer than {MAX_VALUE_LEN} characters", field)
         return value
-    if kind == "integer":
+    if kind == InputType.INTEGER:
         if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
             return str(int(value))
         if isinstance(value, int) and not isinstance(value, bool):
@@ -45,7 +59,7 @@ def coerce(spec: dict, value: Any, field: str) -> str:
         if isinstance(value, float) and value.is_integer():
             return str(int(value))
         raise ValidationError(f"must be a whole number, got {value!r}", field)
-    if kind == "number":
+    if kind == InputType.NUMBER:
         number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             number = float(value)
@@ -57,17 +71,17 @@ def coerce(spec: dict, value: Any, field: str) -> str:
         if number is None or not math.isfinite(number):
             raise ValidationError(f"must be a number, got {value!r}", field)
         return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
-    if kind == "boolean":
+    if kind == InputType.BOOLEAN:
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
             return "true" if value.strip().lower() in TRUE_WORDS else "false"
         raise ValidationError(f"must be true or false, got {value!r}", field)
-    if kind == "choice":
+    if kind == InputType.CHOICE:
         if not isinstance(value, str) or value not in spec.get("choices", []):
             raise ValidationError(f"must be one of {spec.get('choices', [])}, got {value!r}", field)
         return value
-    if kind == "path":
+    if kind == InputType.PATH:
         if not isinstance(value, str) or not value.strip():
             raise ValidationError("must be a path inside the experiment", field)
         if value.startswith("/") or "\0" in value or ".." in value.split("/"):
@@ -101,7 +115,7 @@ def check_inputs(raw: Any) -> list[dict]:
     for i, item in enumerate(raw):
         where = f"inputs[{i}]"
         name = _checked_name(item, where, INPUT_NAME_RE, "DC_", seen)
-        kind = item.get("type", "string")
+        kind = item.get("type", InputType.STRING.value)
         kind = kind.lower() if isinstance(kind, str) else kind
         if kind not in TYPES:
             raise ValidationError(f"must be one of {list(TYPES)} (got {item.get('type')!r})", f"{where}.type")
@@ -115,7 +129,7 @@ def check_inputs(raw: Any) -> list[dict]:
             raise ValidationError("must be a string", f"{where}.description")
         if not isinstance(item.get("advanced", False), bool):
             raise ValidationError("must be true or false", f"{where}.advanced")
-        if kind == "choice":
+        if kind == InputType.CHOICE:
             choices = item.get("choices")
             if (not isinstance(choices, list) or not choices
                     or not all(isinstance(c, str) and c for c in choices)):
@@ -126,7 +140,7 @@ def check_inputs(raw: Any) -> list[dict]:
         elif item.get("choices") not in (None, []):
             raise ValidationError("only a choice input has choices", f"{where}.choices")
         default = item.get("default")
-        if default is not None and not (kind == "path" and default == ""):
+        if default is not None and not (kind == InputType.PATH and default == ""):
             spec["default"] = coerce(spec, default, f"{where}.default")
         out.append(spec)
     return out

@@ -17,15 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from .errors import NotFound, ValidationError
+from .errors import UnsafeJobFile, ValidationError
 
 # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer for ever.
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _DIR_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
-
-
-class UnsafeJobFile(NotFound):
-    """A job file that is missing, or is not a plain file reached without links."""
 
 
 def _parts(relative: str | PurePosixPath) -> list[str]:

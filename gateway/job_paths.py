@@ -2,8 +2,11 @@
 
 The gateway makes the folder and ``template/`` (read-only for the job); the job
 writes ``run/`` (its log, exit status and ``OUT_`` values) and ``output/`` (its
-result files). Names below the folder are relative so that ``job_files`` can open
-them from the folder's descriptor without following any link the job left there.
+result files). Everything that names a place in a job folder (runs, the renderer and
+its sbatch template, the poller, jobs, disk access) takes it from a ``JobPaths``, made
+by ``Context.job_paths``. The names below the folder are also given relative, so that
+``job_files`` can open them from the folder's descriptor without following any link
+the job left there.
 """
 from __future__ import annotations
 
@@ -23,20 +26,19 @@ SCRIPT = "job.sbatch"
 class JobPaths:
     base: Path
 
-    @classmethod
-    def of(cls, jobs_root: Path, job_id: int | str) -> JobPaths:
-        return cls(Path(jobs_root) / str(job_id))
-
     @property
     def run_dir(self) -> Path:
+        """Written by the job: its log, exit status and OUT_ values."""
         return self.base / RUN
 
     @property
     def output_dir(self) -> Path:
+        """Written by the job: its result files."""
         return self.base / OUTPUT
 
     @property
     def template_dir(self) -> Path:
+        """The template's support files, read-only for the job."""
         return self.base / TEMPLATE
 
     @property
@@ -44,5 +46,16 @@ class JobPaths:
         return self.base / LOG
 
     @property
+    def exit_status(self) -> Path:
+        """The template script's own exit status, written by the sbatch script."""
+        return self.base / EXIT_STATUS
+
+    @property
+    def outputs_file(self) -> Path:
+        """The job's OUT_ values, NUL-separated ``NAME=value`` records."""
+        return self.base / OUTPUTS_FILE
+
+    @property
     def script(self) -> Path:
+        """The sbatch script the gateway submitted."""
         return self.base / SCRIPT

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from peewee import fn
+
 from . import access, environments
-from .blobs import BlobStore
+from .context import Context
 from .db import database, iso, utcnow
 from .errors import NotFound, PayloadTooLarge, ValidationError
 from .inputs import check_inputs, check_outputs
@@ -18,7 +22,7 @@ FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 MAX_SCRIPT = 1_000_000
 
 
-def _version_fields(user: User, body: dict) -> dict[str, Any]:
+def _version_fields(ctx: Context, user: User, body: dict) -> dict[str, Any]:
     """Validate the parts of a body that make a version; return model fields."""
     language = body.get("language")
     if language not in LANGUAGES:
@@ -26,7 +30,7 @@ def _version_fields(user: User, body: dict) -> dict[str, Any]:
     script = get_str(body, "script", required=True, max_len=MAX_SCRIPT)
     if "\0" in script:
         raise ValidationError("must not contain NUL bytes", "script")
-    ev = environments.resolve_version(user, body.get("environment"), body.get("environment_version"))
+    ev = environments.resolve_version(ctx, user, body.get("environment"), body.get("environment_version"))
     python = get_str(body, "python_executable", max_len=255).strip()
     if language == "python":
         python = python or "python3"
@@ -43,26 +47,29 @@ def _version_fields(user: User, body: dict) -> dict[str, Any]:
     }
 
 
-def _stored_files(uploads: list[tuple[str, bytes]], store: BlobStore | None, max_bytes: int,
+def _stored_files(ctx: Context, uploads: list[tuple[str, bytes]],
                   files: dict[str, dict] | None = None) -> list[dict]:
+    """``files`` with ``uploads`` added (each put in the blob store) or replacing those
+    of the same name."""
+    max_bytes = ctx.max_upload_bytes
     files = dict(files or {})
     for name, data in uploads:
         if not FILE_NAME_RE.match(name or ""):
             raise ValidationError(f"{name!r} is not a valid file name (letters, digits, . _ -)", "files")
         if len(data) > max_bytes:
             raise PayloadTooLarge(f"{name} is larger than {max_bytes // 2**20} MB", "files")
-        files[name] = {"name": name, "sha256": store.put(data), "size": len(data)}
+        files[name] = {"name": name, "sha256": ctx.blobs.put(data), "size": len(data)}
     return sorted(files.values(), key=lambda f: f["name"])
 
 
-def create_template(user: User, body: dict, uploads: list[tuple[str, bytes]] = (),
-                    store: BlobStore | None = None, max_bytes: int = 0) -> Template:
+def create_template(ctx: Context, user: User, body: dict,
+                    uploads: list[tuple[str, bytes]] = ()) -> Template:
     """A new template (version 1), with support files if ``uploads`` are given."""
     require_dict(body)
     name = check_name(body.get("name"), "name")
     description = get_str(body, "description")
-    fields = _version_fields(user, body)
-    files = _stored_files(list(uploads), store, max_bytes) if uploads else []
+    fields = _version_fields(ctx, user, body)
+    files = _stored_files(ctx, list(uploads))
     with database.atomic():
         existing = Template.get_or_none(Template.name == name)
         if existing is not None:
@@ -70,21 +77,21 @@ def create_template(user: User, body: dict, uploads: list[tuple[str, bytes]] = (
         tpl = Template.create(name=name, description=description, owner=user)
         TemplateVersion.create(template=tpl, version=1, created_by=user, files=files, **fields)
         if "public" in body or "open_source" in body:
-            update_settings(user, tpl, {k: body[k] for k in ("public", "open_source") if k in body})
+            update_settings(ctx, user, tpl, {k: body[k] for k in ("public", "open_source") if k in body})
     return tpl
 
 
-def get_template(user: User, template_id: int | str) -> Template:
+def get_template(ctx: Context, user: User, template_id: int | str) -> Template:
     tpl = Template.get_or_none(Template.id == _int_id(template_id))
     if tpl is None or not access.can(user, "template.view", tpl):
         raise NotFound(f"template {template_id} not found", "template")
     return tpl
 
 
-def find_template(user: User, ref: str) -> Template:
+def find_template(ctx: Context, user: User, ref: str) -> Template:
     """A template by id or by name (the CLI accepts either)."""
     if parse_id(ref) is not None:
-        return get_template(user, ref)
+        return get_template(ctx, user, ref)
     tpl = Template.get_or_none(Template.name == ref)
     if tpl is None or not access.can(user, "template.view", tpl):
         raise NotFound(f"template {ref!r} not found", "template")
@@ -111,9 +118,49 @@ def get_version(tpl: Template, version: int | str | None = None) -> TemplateVers
     return tv
 
 
-def list_templates(user: User) -> list[Template]:
-    return [t for t in Template.select().order_by(Template.name)
-            if access.can(user, "template.view", t)]
+def list_templates(ctx: Context, user: User) -> list[Template]:
+    """The templates ``user`` may see, by name (filtered in SQL), each with what
+    template_dict shows loaded up front: owner, latest version with its environment and
+    author, version list, last run. A fixed number of queries however many there are."""
+    author = User.alias()
+    latest = ((TemplateVersion.template == Template.id)
+              & (TemplateVersion.version == Template.latest_version))
+    query = (Template.select(Template, User, TemplateVersion, EnvironmentVersion, Environment, author)
+             .join(User, on=(Template.owner == User.id))
+             .switch(Template).join(TemplateVersion, on=latest, attr="latest")
+             .join(EnvironmentVersion).join(Environment)
+             .switch(TemplateVersion).join(author, on=(TemplateVersion.created_by == author.id),
+                                           attr="created_by")
+             .order_by(Template.name))
+    rows = list(access.where_may(user, "template.view", query))
+    history = _load_history(rows)
+    for t in rows:
+        t.history = history[t.id]
+    return rows
+
+
+@dataclass
+class History:
+    """A template's versions (number, when) and when it last ran."""
+    versions: list[tuple[int, datetime]] = field(default_factory=list)
+    last_run_at: datetime | None = None
+
+
+def _load_history(templates: list[Template]) -> dict[int, History]:
+    """template id -> History, for all of ``templates`` in two queries."""
+    found = {t.id: History() for t in templates}
+    if not found:
+        return found
+    for template_id, number, created_at in (
+            TemplateVersion.select(TemplateVersion.template, TemplateVersion.version,
+                                   TemplateVersion.created_at)
+            .where(TemplateVersion.template.in_(list(found))).order_by(TemplateVersion.version).tuples()):
+        found[template_id].versions.append((number, created_at))
+    for template_id, last_run_at in (Job.select(Job.template, fn.MAX(Job.submitted_at))
+                                     .where(Job.template.in_(list(found)))
+                                     .group_by(Job.template).tuples()):
+        found[template_id].last_run_at = last_run_at
+    return found
 
 
 def _new_version(user: User, tpl: Template, fields: dict, files: list[dict]) -> TemplateVersion:
@@ -128,45 +175,45 @@ def _new_version(user: User, tpl: Template, fields: dict, files: list[dict]) -> 
     return tv
 
 
-def update_template(user: User, tpl: Template, body: dict, uploads: list[tuple[str, bytes]] = (),
-                    store: BlobStore | None = None, max_bytes: int = 0) -> TemplateVersion:
+def update_template(ctx: Context, user: User, tpl: Template, body: dict,
+                    uploads: list[tuple[str, bytes]] = ()) -> TemplateVersion:
     """Save an edit as a new version; earlier versions stay runnable."""
     require_dict(body)
     access.require(user, "template.edit", tpl, "template")
     if "name" in body and body["name"] != tpl.name:
         raise ValidationError("a template's name cannot change", "name")
-    fields = _version_fields(user, body)
+    fields = _version_fields(ctx, user, body)
     env = fields["environment_version"].environment
     if tpl.public and not env.public:
-        # F12 holds on every path that changes the environment, not only PATCH public.
+        # A public template runs only in a public environment: checked on every path
+        # that changes the environment, not only when the template is made public.
         raise ValidationError(f"the template is public, so its environment must be public too; "
                               f"{env.name!r} is not", "environment")
     current = {f["name"]: f for f in get_version(tpl).files}
     for name in body.get("remove_files") or []:
         current.pop(name, None)
-    files = _stored_files(list(uploads), store, max_bytes, current)
+    files = _stored_files(ctx, list(uploads), current)
     if "description" in body:
         tpl.description = get_str(body, "description")
         tpl.save()
     return _new_version(user, tpl, fields, files)
 
 
-def add_files(user: User, tpl: Template, uploads: list[tuple[str, bytes]], store: BlobStore,
-              max_bytes: int) -> TemplateVersion:
+def add_files(ctx: Context, user: User, tpl: Template, uploads: list[tuple[str, bytes]]) -> TemplateVersion:
     """Add or replace support files; the result is a new version."""
     access.require(user, "template.edit", tpl, "template")
     if not uploads:
         raise ValidationError("no files were uploaded", "files")
     current = get_version(tpl)
-    files = _stored_files(uploads, store, max_bytes, {f["name"]: f for f in current.files})
+    files = _stored_files(ctx, uploads, {f["name"]: f for f in current.files})
     fields = {k: getattr(current, k) for k in
               ("language", "script", "environment_version", "python_executable", "inputs", "outputs")}
     return _new_version(user, tpl, fields, files)
 
 
-def update_settings(user: User, tpl: Template, body: dict) -> Template:
+def update_settings(ctx: Context, user: User, tpl: Template, body: dict) -> Template:
     """Public (every signed-in person may see and run it) and open source (Viewers see
-    its configuration). A template may be public only if its environment is (F12)."""
+    its configuration). A template may be public only if its environment is."""
     require_dict(body)
     access.require(user, "template.edit", tpl, "template")
     public = body.get("public", tpl.public)
@@ -209,18 +256,16 @@ CONFIG_KEYS = ("script", "inputs", "outputs", "files", "python_executable")
 def template_dict(tpl: Template, version: TemplateVersion | None = None, user: User | None = None) -> dict:
     """A template as the API shows it to ``user``: without its configuration (script,
     inputs, outputs, files) for Viewers of a template that is not open source."""
-    tv = version or get_version(tpl)
-    versions = (TemplateVersion.select(TemplateVersion.version, TemplateVersion.created_at)
-                .where(TemplateVersion.template == tpl).order_by(TemplateVersion.version))
-    last_run = Job.select(Job.submitted_at).where(Job.template == tpl).order_by(
-        Job.submitted_at.desc()).first()
+    # list_templates joined the latest version and loaded the history; alone, they are read now.
+    tv = version or tpl.__dict__.get("latest") or get_version(tpl)
+    history = tpl.__dict__.get("history") or _load_history([tpl])[tpl.id]
     out = {
         "id": tpl.id, "name": tpl.name, "description": tpl.description,
         "owner": tpl.owner.username, "status": tpl.status, "public": tpl.public,
         "open_source": tpl.open_source, "latest_version": tpl.latest_version,
-        "versions": [{"version": v.version, "created_at": iso(v.created_at)} for v in versions],
+        "versions": [{"version": number, "created_at": iso(at)} for number, at in history.versions],
         "created_at": iso(tpl.created_at), "updated_at": iso(tpl.updated_at),
-        "last_run_at": iso(last_run.submitted_at) if last_run else None,
+        "last_run_at": iso(history.last_run_at),
         **version_dict(tv),
     }
     if user is not None and not access.can(user, "template.view_config", tpl):

@@ -1,18 +1,17 @@
 """Reading jobs: listing, details, log, output files; and cancelling."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import BinaryIO
 
 from peewee import JOIN
 
 from . import access, job_files
-from .charging import hours
 from .context import Context
 from .db import iso
 from .errors import Conflict, Forbidden, NotFound, ValidationError
-from .job_paths import LOG, OUTPUT, JobPaths
-from .models import Job, Project, Tag, Template, TemplateVersion, User
+from .hours import hours
+from .job_paths import LOG, OUTPUT
+from .models import Experiment, Job, Project, Tag, Template, TemplateVersion, User
 from .slurm.states import FINAL_STATUSES, STATUSES
 from .validation import by_id, parse_id
 
@@ -21,20 +20,22 @@ LOG_CHUNK = 1 << 20
 MAX_PAGE = 10**7
 
 
-def get_job(user: User, job_id) -> Job:
+def get_job(ctx: Context, user: User, job_id: int | str) -> Job:
     job = by_id(Job, job_id)
     if job is None or not access.can(user, "job.view", job):
         raise NotFound(f"job {job_id} not found", "job")
     return job
 
 
-def list_jobs(user: User, status: str | None = None, template: str | None = None,
+def list_jobs(ctx: Context, user: User, status: str | None = None, template: str | None = None,
               project: str | None = None, tag: str | None = None, page: int = 1,
               per_page: int = 50) -> tuple[list[Job], int]:
     if not 1 <= page <= MAX_PAGE:
         raise ValidationError(f"must be between 1 and {MAX_PAGE}", "page")
     if not 1 <= per_page <= MAX_PER_PAGE:
         raise ValidationError(f"must be between 1 and {MAX_PER_PAGE}", "per_page")
+    # Visibility and every filter are SQL: a page costs the same few queries whatever
+    # its size or the filters.
     query = access.visible_jobs(user, Job.select())
     if tag:
         query = query.where(Job.id.in_(Tag.select(Tag.job).where(Tag.name == tag)))
@@ -43,49 +44,45 @@ def list_jobs(user: User, status: str | None = None, template: str | None = None
             raise ValidationError(f"must be one of {list(STATUSES)}", "status")
         query = query.where(Job.status == status)
     if template:
-        tpl = by_id(Template, template) if parse_id(template) else \
-            Template.get_or_none(Template.name == template)
-        query = query.where(Job.template == (tpl.id if tpl else -1))
+        key = parse_id(template)
+        query = query.where(Job.template.in_(Template.select(Template.id).where(
+            (Template.id == key) if key is not None else (Template.name == template))))
     if project:
-        proj = Project.get_or_none(Project.name == project)
-        query = query.where(Job.project == (proj.id if proj else -1))
+        query = query.where(Job.project.in_(Project.select(Project.id).where(Project.name == project)))
     total = query.count()
-    # Who ran it and which version: joined here, so a page is one query, not one per row.
-    rows = list(query.select(Job, User, TemplateVersion).join(User).switch(Job)
-                .join(TemplateVersion, JOIN.LEFT_OUTER).order_by(Job.id.desc()).paginate(page, per_page))
+    # What job_dict shows of related rows is joined here, tags loaded in one more query.
+    rows = list(query.select(Job, User, TemplateVersion, Project, Experiment)
+                .join(User, on=(Job.user == User.id)).switch(Job)
+                .join(TemplateVersion, JOIN.LEFT_OUTER, on=(Job.template_version == TemplateVersion.id))
+                .switch(Job).join(Project, JOIN.LEFT_OUTER, on=(Job.project == Project.id))
+                .switch(Job).join(Experiment, JOIN.LEFT_OUTER, on=(Job.experiment == Experiment.id))
+                .order_by(Job.id.desc()).paginate(page, per_page))
+    load_tags(rows)
     return rows, total
-
-
-def paths(ctx: Context, job: Job) -> JobPaths:
-    return JobPaths.of(ctx.config.jobs_root, job.id)
-
-
-def job_dir(ctx: Context, job: Job) -> Path:
-    return paths(ctx, job).base
 
 
 def read_log(ctx: Context, job: Job, offset: int = 0) -> tuple[bytes, int]:
     """Bytes of the log from ``offset`` (for tailing) and the offset to ask for next.
 
-    Only the log the gateway placed (``run/job.log``, set on sbatch's command line
+    Only the log the gateway placed (``JobPaths.log``, set on sbatch's command line
     over anything the script says), opened without following links.
     """
     if offset < 0:
         raise ValidationError("must not be negative", "offset")
-    chunk = job_files.read_range(job_dir(ctx, job), LOG, offset, LOG_CHUNK)
+    chunk = job_files.read_range(ctx.job_paths(job.id).base, LOG, offset, LOG_CHUNK)
     return chunk, offset + len(chunk)
 
 
 def open_output_file(ctx: Context, job: Job, relative: str) -> BinaryIO:
     """An open output file of the job (the caller streams and closes it)."""
     try:
-        return job_files.open_file(job_dir(ctx, job), f"{OUTPUT}/{relative}")
+        return job_files.open_file(ctx.job_paths(job.id).base, f"{OUTPUT}/{relative}")
     except job_files.UnsafeJobFile:
         raise NotFound(f"{relative!r} is not an output file of job {job.id}", "path") from None
 
 
 def list_output_files(ctx: Context, job: Job) -> job_files.Listing:
-    return job_files.list_files(job_dir(ctx, job), OUTPUT, ctx.config.max_output_entries)
+    return job_files.list_files(ctx.job_paths(job.id).base, OUTPUT, ctx.config.max_output_entries)
 
 
 def read_script(ctx: Context, user: User, job: Job) -> str:
@@ -98,7 +95,7 @@ def read_script(ctx: Context, user: User, job: Job) -> str:
                             "template's configuration", "job")
     elif not access.can(user, "job.view_script", job):
         raise Forbidden("only the person who submitted this script may read it", "job")
-    path = paths(ctx, job).script
+    path = ctx.job_paths(job.id).script
     return path.read_text() if path.exists() else ""
 
 
@@ -134,5 +131,25 @@ def job_dict(job: Job) -> dict:
         "submitted_at": iso(job.submitted_at), "started_at": iso(job.started_at),
         "ended_at": iso(job.ended_at), "finalized": job.finalized,
         "unix_user": job.unix_user or None,
-        "tags": [t.name for t in job.tags.order_by(Tag.name)],
+        "tags": tag_names(job),
     }
+
+
+def load_tags(rows: list[Job]) -> None:
+    """Load the tags of all ``rows`` in one query (what tag_names then returns)."""
+    names: dict[int, list[str]] = {j.id: [] for j in rows}
+    if not names:
+        return
+    for job_id, name in (Tag.select(Tag.job, Tag.name).where(Tag.job.in_(list(names)))
+                         .order_by(Tag.name).tuples()):
+        names[job_id].append(name)
+    for j in rows:
+        j.tag_names = names[j.id]
+
+
+def tag_names(job: Job) -> list[str]:
+    """The job's tags by name, as loaded by load_tags, or read now."""
+    loaded = job.__dict__.get("tag_names")
+    if loaded is not None:
+        return loaded
+    return [name for (name,) in Tag.select(Tag.name).where(Tag.job == job).order_by(Tag.name).tuples()]

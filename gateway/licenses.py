@@ -6,11 +6,12 @@ from datetime import timedelta
 from peewee import JOIN, fn
 
 from . import access
-from .charging import hours, license_usage
+from .charging import license_usage
 from .config import License
 from .context import Context
 from .db import utcnow
 from .errors import NotFound
+from .hours import hours
 from .models import Job, Template, User
 
 

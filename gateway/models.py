@@ -4,6 +4,7 @@ from __future__ import annotations
 import peewee as pw
 
 from .db import JSONField, database, utcnow
+from .slurm.states import PENDING
 
 
 class BaseModel(pw.Model):
@@ -170,7 +171,7 @@ class Job(BaseModel):
     time_limit_minutes = pw.IntegerField()
     inputs = JSONField(default=dict)
     slurm_job_id = pw.CharField(max_length=32, null=True, unique=True)
-    status = pw.CharField(max_length=16, default="Pending", index=True)
+    status = pw.CharField(max_length=16, default=PENDING, index=True)
     slurm_state = pw.CharField(max_length=32, default="")
     reason = pw.TextField(default="")
     exit_code = pw.IntegerField(null=True)

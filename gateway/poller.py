@@ -25,8 +25,8 @@ from .context import Context
 from .db import database, utcnow
 from .errors import SlurmError, SlurmUnavailable
 from .inputs import parse_outputs_file
-from .job_paths import EXIT_STATUS, LOG, OUTPUTS_FILE, JobPaths
-from .jobs import job_dir, list_output_files
+from .job_paths import EXIT_STATUS, LOG, OUTPUTS_FILE
+from .jobs import list_output_files
 from .models import Job, PollerLease
 from .runs import slurm_job_name
 from .slurm.client import SlurmClient, SlurmJob
@@ -78,7 +78,8 @@ def _finish(ctx: Context, job: dict, outcome_status: str) -> dict:
     noted on the job; it never stops the job from being finalised and charged.
     """
     row = Job.get_by_id(job["id"])
-    base = job_dir(ctx, row)
+    paths = ctx.job_paths(row.id)
+    base = paths.base
     notes: list[str] = []
     raw = job_files.read_bytes(base, OUTPUTS_FILE, MAX_OUTPUTS_BYTES + 1)
     if raw is not None and len(raw) > MAX_OUTPUTS_BYTES:
@@ -91,8 +92,7 @@ def _finish(ctx: Context, job: dict, outcome_status: str) -> dict:
         notes.append(f"output folder: more than {ctx.config.max_output_entries} entries, "
                      f"the rest was not listed or copied")
     if outcome_status == COMPLETED and row.experiment_id and listing.files:
-        _, skipped = data.copy_to_processed(ctx.config, row.experiment, f"{row.name}-{row.id}", base,
-                                            listing)
+        _, skipped = data.copy_to_processed(ctx, row.experiment, f"{row.name}-{row.id}", paths, listing)
         notes += skipped
     if notes:
         logger.warning("job %s: %d output note(s), e.g. %s", row.id, len(notes), notes[0])
@@ -111,7 +111,7 @@ def _changes(ctx: Context, job: dict, rec: SlurmJob) -> dict:
     ended = rec.end_time is not None
     script_exit, log_tail = None, ""
     if ended and job["kind"] == "template":
-        base = JobPaths.of(ctx.config.jobs_root, job["id"]).base
+        base = ctx.job_paths(job["id"]).base
         script_exit = _read_exit_status(base)
         log_tail = job_files.read_tail(base, LOG, LOG_TAIL_BYTES).decode("utf-8", "replace")
     outcome = classify(rec.state, rec.exit_code, rec.signal, script_exit, ended, rec.reason, log_tail)

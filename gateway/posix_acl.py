@@ -13,12 +13,10 @@ import os
 from functools import cache
 from pathlib import Path
 
+from .errors import AclError
+
 ACL_TYPE_ACCESS = 0x8000
 ACL_TYPE_DEFAULT = 0x4000
-
-
-class AclError(OSError):
-    pass
 
 
 @cache

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import jinja2
 
+from .job_paths import JobPaths
+
 DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "sbatch_templates"
 
 
@@ -33,7 +35,7 @@ class RenderRequest:
     gres: str | None
     software_disk_gb: int
     time_limit_minutes: int
-    job_dir: str
+    paths: JobPaths  # the job's folder; the template names every place in it from these
     scratch_root: str
 
 
@@ -62,15 +64,11 @@ def _environment(templates_dir: str) -> jinja2.Environment:
 def render_job_script(req: RenderRequest, templates_dir: Path | str = DEFAULT_TEMPLATES_DIR) -> str:
     """Render the sbatch script that runs ``req``; what this returns is what runs."""
     env = _environment(str(templates_dir))
-    job_dir = req.job_dir.rstrip("/")
     script = req.script if req.script.endswith("\n") else req.script + "\n"
     runner = env.loader.get_source(env, "python_runner.py")[0]
     fields = {k: getattr(req, k) for k in req.__dataclass_fields__ if k != "script"}
     return env.get_template("job.sh.j2").render(
         **fields,
-        run_dir=f"{job_dir}/run",
-        output_dir=f"{job_dir}/output",
-        template_dir=f"{job_dir}/template",
         script=script[:-1],
         script_file="script.py" if req.language == "python" else "script.sh",
         heredoc=heredoc_marker(script, req.environment_setup, runner),

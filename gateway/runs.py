@@ -14,15 +14,13 @@ import shutil
 from dataclasses import dataclass
 
 from . import access, data, disk_access, job_templates
-from .blobs import BlobStore
 from .config import License, MachineType
 from .context import Context
 from .db import database
 from .errors import SlurmError, SlurmNoAnswer, ValidationError
-from .inputs import coerce
+from .inputs import InputType, coerce
 from .job_notes import check_tag_name
 from .job_paths import JobPaths
-from .jobs import paths as jobs_paths
 from .models import Experiment, Job, Tag, Template, TemplateVersion, User
 from .render import RenderRequest, render_job_script
 from .sbatch_directives import is_heterogeneous, parse_directives, parse_time_limit
@@ -98,7 +96,7 @@ def plan_run(ctx: Context, user: User, tpl: Template, body: dict) -> RunPlan:
     require_dict(body)
     access.require(user, "template.run", tpl, "template")
     version = job_templates.get_version(tpl, body.get("version"))
-    exp = data.get_experiment(user, get_str(body, "project", required=True),
+    exp = data.get_experiment(ctx, user, get_str(body, "project", required=True),
                               get_str(body, "experiment", required=True))
     access.require(user, "experiment.run_on", exp, "experiment")
     given = body.get("inputs") or {}
@@ -119,7 +117,7 @@ def plan_run(ctx: Context, user: User, tpl: Template, body: dict) -> RunPlan:
             raise ValidationError("is required (the template gives no default)", field)
         text = coerce(spec, value, field)
         inputs[spec["name"]] = text
-        if spec["type"] == "path":
+        if spec["type"] == InputType.PATH:
             text = str(data.resolve_inside(exp_root, text, field))
         env.append((spec["name"], text))
     mt, lic, disk, limit = _settings(ctx, user, body)
@@ -142,7 +140,7 @@ def _render(ctx: Context, plan: RunPlan, job_id: int | str, slurm_name: str) -> 
         partition=mt.partition, account=plan.license.slurm_account, cpus=mt.cpus,
         memory_mb=mt.memory_mb, gpus=mt.gpus, gres=mt.gres,
         software_disk_gb=plan.software_disk_gb, time_limit_minutes=plan.time_limit_minutes,
-        job_dir=str(JobPaths.of(ctx.config.jobs_root, job_id).base),
+        paths=ctx.job_paths(job_id),
         scratch_root=ctx.config.slurm.scratch_root,
     ))
 
@@ -153,17 +151,17 @@ def preview(ctx: Context, user: User, tpl: Template, body: dict) -> str:
 
 
 def _prepare_dir(ctx: Context, job: Job, files: list[dict]) -> JobPaths:
-    """``jobs/<id>/``: template/ read-only for the job, output/ and run/ writable by it,
-    and nobody else let in (see disk_access)."""
+    """The job's folder: the template folder (with its support files) read-only for
+    the job, the output and run folders writable by it, and nobody else let in (see
+    disk_access)."""
     if job.unix_user:
         _passwd(job.unix_user)  # before anything is made for a job that cannot run
-    paths = jobs_paths(ctx, job)
+    paths = ctx.job_paths(job.id)
     for d in (paths.base, paths.template_dir, paths.output_dir, paths.run_dir):
         d.mkdir(mode=0o700, parents=True, exist_ok=True)
-    store = BlobStore(ctx.config.store_root)
     for f in files:
         target = paths.template_dir / f["name"]
-        shutil.copyfile(store.path(f["sha256"]), target)
+        shutil.copyfile(ctx.blobs.path(f["sha256"]), target)
         os.chmod(target, 0o444)
     disk_access.open_job_folder(paths, job.unix_user, disk_access.owner_name(ctx.config.jobs_root))
     return paths
@@ -186,7 +184,7 @@ def placed_io(paths: JobPaths) -> tuple[str, ...]:
 
 def _submit(ctx: Context, job: Job, script: str, options: tuple[str, ...] = (),
             workdir: str | None = None) -> Job:
-    paths = jobs_paths(ctx, job)
+    paths = ctx.job_paths(job.id)
     paths.script.write_text(script)
     options = (*options, *placed_io(paths))
     try:
@@ -227,7 +225,7 @@ def submit(ctx: Context, user: User, tpl: Template, body: dict) -> Job:
             time_limit_minutes=plan.time_limit_minutes, inputs=plan.inputs, reason="submitting",
             unix_user=unix_user_for(ctx.config, user),
         )
-        # Tags set before the job starts: only the person running it can (F20).
+        # Tags given with the run: before a job starts only the person who runs it may tag it.
         for name in plan.tags:
             Tag.create(job=job, name=name, created_by=user)
     _prepare_dir(ctx, job, plan.version.files)
@@ -268,7 +266,7 @@ def submit_script(ctx: Context, user: User, body: dict) -> Job:
         raise ValidationError("must be an absolute path", "workdir")
     exp = None
     if body.get("project") or body.get("experiment"):
-        exp = data.get_experiment(user, get_str(body, "project", required=True),
+        exp = data.get_experiment(ctx, user, get_str(body, "project", required=True),
                                   get_str(body, "experiment", required=True))
         access.require(user, "experiment.run_on", exp, "experiment")
     with database.atomic():

@@ -1,26 +1,21 @@
-"""Public view-only links to one job's results (F23).
+"""Public view-only links to one job's results.
 
 The token (256 random bits) is shown once; only its SHA-256 is stored. A link shows
 the job's status, inputs, output variables, output files and log, and nothing else.
 """
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 from datetime import timedelta
 
 from . import access
 from .db import iso, utcnow
-from .errors import Forbidden, GatewayError, NotFound
+from .errors import LinkGone, NotFound
 from .models import Job, ShareLink, User
+from .tokens import hash_token, new_token
 from .validation import by_id, get_int
 
 MAX_HOURS = 24 * 365
-
-
-class LinkGone(GatewayError):
-    status = 410
 
 
 # A link's token is a password: no log line may keep it.
@@ -33,15 +28,11 @@ def redact(text: str) -> str:
     return _TOKEN_IN_PATH.sub(r"\1<token>", text)
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def create(user: User, job: Job, body: dict | None) -> tuple[ShareLink, str]:
     access.require(user, "job.share", job, "job")
     hours = get_int(body or {}, "expires_in_hours", minimum=1, maximum=MAX_HOURS)
-    token = secrets.token_urlsafe(32)
-    link = ShareLink.create(job=job, token_hash=_hash(token), created_by=user,
+    token = new_token()
+    link = ShareLink.create(job=job, token_hash=hash_token(token), created_by=user,
                             expires_at=utcnow() + timedelta(hours=hours) if hours else None)
     return link, token
 
@@ -56,8 +47,8 @@ def revoke(user: User, job: Job, link_id) -> None:
     link = by_id(ShareLink, link_id, ShareLink.job == job)
     if link is None:
         raise NotFound(f"job {job.id} has no share link {link_id}", "link")
-    if link.created_by_id != user.id and not access.can(user, "job.manage_shares", job):
-        raise Forbidden("only its creator or a Manager may revoke a share link", "link")
+    link.job = job
+    access.require(user, "share_link.revoke", link, "share link", "link")
     if link.revoked_at is None:
         ShareLink.update(revoked_at=utcnow()).where(ShareLink.id == link.id).execute()
 
@@ -66,7 +57,7 @@ def job_for_token(token: str) -> Job:
     """The job a share link shows; refused if the token is unknown, expired or revoked."""
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         raise NotFound("no such share link", "token")
-    link = ShareLink.get_or_none(ShareLink.token_hash == _hash(token))
+    link = ShareLink.get_or_none(ShareLink.token_hash == hash_token(token))
     if link is None:
         raise NotFound("no such share link", "token")
     if link.revoked_at is not None:

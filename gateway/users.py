@@ -1,21 +1,16 @@
 """Local user accounts and API tokens (stored hashed, shown once)."""
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 
 from .db import iso, utcnow
 from .errors import Conflict, NotFound, Unauthorized, ValidationError
 from .models import ApiToken, User
+from .tokens import hash_token, new_token
 from .validation import by_id
 
 USERNAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,63}$")
 TOKEN_PREFIX = "gw_"
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def unix_user_for(config, user: User) -> str:
@@ -43,7 +38,7 @@ def get_user(username: str) -> User:
 
 def create_token(user: User, name: str = "") -> str:
     """Create an API token for ``user`` and return it; only its hash is stored."""
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = new_token(TOKEN_PREFIX)
     ApiToken.create(user=user, name=name, token_hash=hash_token(token))
     return token
 

@@ -1,8 +1,17 @@
-"""Fixtures: a fresh gateway (config, database, data dirs) per test, on SQLite and
-PostgreSQL, wired to the real dev Slurm cluster and, where asked, a real HTTP server.
+"""Fixtures: a fresh gateway (config, database, data dirs) per test.
 
-The cluster and PostgreSQL are started by scripts/test; these fixtures check they
-answer and fail loudly when they do not, rather than skipping.
+Two tiers (see README, "Tests"):
+
+- **cluster**: ``gw``, ``gw_sqlite``, ``server``: on SQLite and PostgreSQL, wired to
+  the real dev Slurm cluster, slapd and, where asked, a real HTTP server run as the
+  service user. scripts/test starts those services; these fixtures check they answer
+  and fail loudly when they do not, rather than skipping.
+- **fast**: ``fake_gw``: SQLite and a ``FakeSlurm`` (tests/fake_slurm.py), in pytest's
+  own tmp dir, as whoever runs pytest, with no service at all. Its PostgreSQL variant
+  is marked ``cluster``.
+
+Every test that needs a real service is marked ``cluster`` here, so
+``pytest -m "not cluster"`` is exactly the fast tier.
 """
 from __future__ import annotations
 
@@ -52,10 +61,16 @@ def hand_to_service(base: Path) -> None:
         os.chmod(db, 0o600)
 
 
+# Fixtures that reach a real service: a test using any of them is a cluster test.
+CLUSTER_FIXTURES = {"slurm_up", "run_base", "fresh_database_url", "restore_cluster"}
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if "tests/integration" in str(item.fspath).replace(os.sep, "/"):
-            item.add_marker(pytest.mark.slurm)
+        where = str(item.fspath).replace(os.sep, "/")
+        if ("/tests/integration/" in where or "/tests/browser/" in where
+                or CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ()))):
+            item.add_marker(pytest.mark.cluster)
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +106,22 @@ def _reset_postgres(url: str) -> None:
     conn.close()
 
 
-def make_config_text(base: Path, db_url: str, extra: str = "") -> str:
+LDAP_SECTION = """
+[ldap]
+url = "ldap://127.0.0.1:3389"
+tls = "starttls"
+ca_file = "/var/lib/gateway-dev/ldap/tls/ca.pem"
+bind_dn = "cn=gateway-svc,ou=services,dc=gateway,dc=test"
+bind_password_file = "/var/lib/gateway-dev/ldap/service-password"
+user_base = "ou=people,dc=gateway,dc=test"
+group_base = "ou=groups,dc=gateway,dc=test"
+"""
+
+
+def make_config_text(base: Path, db_url: str, extra: str = "", fast: bool = False) -> str:
+    """The test gateway's config. ``fast``: no job user (jobs would run as the person
+    running pytest, but FakeSlurm runs nothing) and no LDAP."""
+    job_user, ldap = ("", "") if fast else ("gwjob", LDAP_SECTION)
     return f"""
 [gateway]
 data_root = "{base}/data"
@@ -102,23 +132,15 @@ secret_key = "test-secret-not-for-production"
 public_url = "http://127.0.0.1"
 
 [slurm]
-job_user = "gwjob"
+job_user = "{job_user}"
 submit_via = "sudo"
 scratch_root = "/var/tmp/slurm-scratch"
 default_time_minutes = 10
 poll_interval_seconds = 1
 command_timeout_seconds = 20
-submit_as_user = true
+submit_as_user = {str(not fast).lower()}
 {extra}
-
-[ldap]
-url = "ldap://127.0.0.1:3389"
-tls = "starttls"
-ca_file = "/var/lib/gateway-dev/ldap/tls/ca.pem"
-bind_dn = "cn=gateway-svc,ou=services,dc=gateway,dc=test"
-bind_password_file = "/var/lib/gateway-dev/ldap/service-password"
-user_base = "ou=people,dc=gateway,dc=test"
-group_base = "ou=groups,dc=gateway,dc=test"
+{ldap}
 
 [[machine_types]]
 name = "small"
@@ -167,7 +189,7 @@ slurm_account = "not_in_slurm"
 class Gateway:
     """One gateway under test: its app, a Flask client, an admin token, helpers."""
 
-    def __init__(self, base: Path, db_url: str, backend: str):
+    def __init__(self, base: Path, db_url: str, backend: str, slurm=None):
         from gateway import config, create_app
         from gateway.context import Context
         from gateway.db import bind, database
@@ -177,7 +199,8 @@ class Gateway:
         self.base = base
         self.backend = backend
         self.config_path = base / "gateway.toml"
-        self.config_path.write_text(make_config_text(base, db_url))
+        self.fast = slurm is not None
+        self.config_path.write_text(make_config_text(base, db_url, fast=self.fast))
         os.chmod(self.config_path, 0o600)  # it holds the session secret
         for sub in ("data", "jobs", "store"):
             (base / sub).mkdir(exist_ok=True)
@@ -186,8 +209,12 @@ class Gateway:
         bind(self.config.database_url)
         self.database = database
         upgrade()
-        hand_to_service(base)
+        if not self.fast:
+            hand_to_service(base)
         self.ctx = Context.from_config(self.config)
+        if slurm is not None:
+            self.ctx.slurm = slurm
+        self.slurm = self.ctx.slurm
         self.app = create_app(self.config, context=self.ctx)
         self.client = self.app.test_client()
         self.admin = add_user("admin", is_admin=True)
@@ -242,6 +269,10 @@ class Gateway:
     def wait(self, job_id: int, timeout: float = 90, until=lambda j: j["finalized"]):
         """Run poller ticks until ``until(job)`` holds; return the job as the API shows it."""
         deadline = time.monotonic() + timeout
+        if self.fast:  # FakeSlurm runs nothing: the job ends, successfully, when waited for
+            sid = self.ok("GET", f"/jobs/{job_id}")["slurm_job_id"]
+            if sid and not self.slurm.jobs[sid].finished:
+                self.slurm.finish(sid, elapsed=1)
         while True:
             self.tick()
             job = self.ok("GET", f"/jobs/{job_id}")
@@ -283,6 +314,23 @@ def gw(request, run_base, slurm_up):
     else:
         url = f"sqlite:///{base}/gateway.db"
     g = Gateway(base, url, backend)
+    yield g
+    g.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.cluster)])
+def fake_gw(request, tmp_path):
+    """A gateway on a FakeSlurm: the fast tier's ``gw`` (same helpers)."""
+    from tests.fake_slurm import FakeSlurm
+
+    base = tmp_path / "gw"
+    base.mkdir()
+    if request.param == "postgres":
+        _reset_postgres(PG_URL)
+        url = PG_URL
+    else:
+        url = f"sqlite:///{base}/gateway.db"
+    g = Gateway(base, url, request.param, slurm=FakeSlurm())
     yield g
     g.close()
 

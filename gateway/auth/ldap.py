@@ -16,17 +16,13 @@ from ldap3.core import exceptions as ldap_errors
 from ldap3.utils.conv import escape_filter_chars
 
 from ..config import LdapSettings
-from ..errors import GatewayError, Unauthorized
+from ..errors import DirectoryUnavailable, Unauthorized
 
 logger = logging.getLogger(__name__)
 BAD_CREDENTIALS = "invalid username or password"
 # One field for an unknown person and a wrong password alike: the answer tells nothing
 # about which it was.
 CREDENTIALS_FIELD = "password"
-
-
-class DirectoryUnavailable(GatewayError):
-    status = 503
 
 
 @dataclass

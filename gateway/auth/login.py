@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .. import fences
+from .. import fences, teams
 from ..context import Context
 from ..db import database, utcnow
 from ..errors import Unauthorized, ValidationError
-from ..models import Team, TeamMember, User
+from ..models import User
 from . import throttle
 from .ldap import BAD_CREDENTIALS, CREDENTIALS_FIELD, LdapPerson, authenticate
 
@@ -35,18 +35,7 @@ def _sync_ldap_user(person: LdapPerson) -> tuple[User, bool]:
         user.uid_number, user.gid_number = person.uid_number, person.gid_number
         user.last_login_at = utcnow()
         user.save()
-        teams = []
-        for name in person.groups:
-            team = Team.get_or_none(Team.name == name) or Team.create(name=name, source="ldap")
-            teams.append(team.id)
-        ldap_teams = Team.select(Team.id).where(Team.source == "ldap")
-        before = {m.team_id for m in TeamMember.select(TeamMember.team).where(
-            TeamMember.user == user, TeamMember.team.in_(ldap_teams))}
-        changed = changed or before != set(teams)
-        TeamMember.delete().where(TeamMember.user == user, TeamMember.team.in_(ldap_teams),
-                                  TeamMember.team.not_in(teams or [-1])).execute()
-        for team_id in teams:
-            TeamMember.insert(team=team_id, user=user).on_conflict_ignore().execute()
+        changed = teams.sync_ldap_teams(user, person.groups) or changed
     return user, changed
 
 

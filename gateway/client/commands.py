@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
+from ..hours import format_hours
+from ..slurm.states import COMPLETED
 from .http import ApiClient, ClientError, save_settings, token_for_password
-
-FINAL = ("Completed", "Failed")
 
 
 def _client() -> ApiClient:
@@ -32,7 +32,7 @@ def _print_job(job: dict) -> None:
     click.echo(f"job {job['id']}  {job['status']}"
                + (f" ({job['reason']})" if job.get("reason") else "")
                + f"  slurm={job.get('slurm_job_id') or '-'}  license={job['license']}"
-               + f"  cpu_h={job['cpu_hours']:.6g} gpu_h={job['gpu_hours']:.6g}")
+               + f"  cpu_h={format_hours(job['cpu_hours'])} gpu_h={format_hours(job['gpu_hours'])}")
 
 
 def register(cli: click.Group) -> None:
@@ -178,5 +178,5 @@ def _wait(client: ApiClient, job_id: int, interval: float = 2.0) -> int:
         job = _call(client.get, f"/jobs/{job_id}")
         if job["finalized"]:
             _print_job(job)
-            return 0 if job["status"] == "Completed" else 1
+            return 0 if job["status"] == COMPLETED else 1
         time.sleep(interval)

@@ -9,15 +9,10 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from ..errors import ClientError
+
 CONFIG_DIR = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
 CONFIG_PATH = CONFIG_DIR / "slurm-gateway" / "client.toml"
-
-
-class ClientError(Exception):
-    def __init__(self, message: str, field: str | None = None, status: int | None = None):
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
-        self.status = status
 
 
 def client_settings() -> tuple[str, str]:

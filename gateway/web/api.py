@@ -4,7 +4,6 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from .. import data, environments, job_templates, jobs, licenses, runs
-from ..blobs import BlobStore
 from ..charging import license_usage
 from ..validation import get_int
 from .common import (
@@ -53,33 +52,33 @@ def license_usage_report(name):
 @api.post("/environments")
 @authenticated
 def create_environment():
-    env = environments.create_environment(user(), body())
+    env = environments.create_environment(ctx(), user(), body())
     return created(environments.environment_dict(env))
 
 
 @api.get("/environments")
 @authenticated
 def list_environments():
-    return jsonify([environments.environment_dict(e) for e in environments.list_environments(user())])
+    return jsonify([environments.environment_dict(e) for e in environments.list_environments(ctx(), user())])
 
 
 @api.get("/environments/<name>")
 @authenticated
 def get_environment(name):
-    return jsonify(environments.environment_dict(environments.get_environment(user(), name)))
+    return jsonify(environments.environment_dict(environments.get_environment(ctx(), user(), name)))
 
 
 @api.post("/environments/<name>/versions")
 @authenticated
 def add_environment_version(name):
-    env = environments.get_environment(user(), name)
-    return created(environments.version_dict(environments.add_version(user(), env, body())))
+    env = environments.get_environment(ctx(), user(), name)
+    return created(environments.version_dict(environments.add_version(ctx(), user(), env, body())))
 
 
 @api.get("/environments/<name>/versions")
 @authenticated
 def list_environment_versions(name):
-    env = environments.get_environment(user(), name)
+    env = environments.get_environment(ctx(), user(), name)
     return jsonify(environments.environment_dict(env)["versions"])
 
 
@@ -88,7 +87,7 @@ def list_environment_versions(name):
 @api.post("/templates")
 @authenticated
 def create_template():
-    tpl = job_templates.create_template(user(), body())
+    tpl = job_templates.create_template(ctx(), user(), body())
     return created(job_templates.template_dict(tpl, user=user()))
 
 
@@ -96,13 +95,13 @@ def create_template():
 @authenticated
 def list_templates():
     me = user()
-    return jsonify([job_templates.template_dict(t, user=me) for t in job_templates.list_templates(me)])
+    return jsonify([job_templates.template_dict(t, user=me) for t in job_templates.list_templates(ctx(), me)])
 
 
 @api.get("/templates/<ref>")
 @authenticated
 def get_template(ref):
-    tpl = job_templates.find_template(user(), ref)
+    tpl = job_templates.find_template(ctx(), user(), ref)
     version = job_templates.get_version(tpl, request.args.get("version"))
     return jsonify(job_templates.template_dict(tpl, version, user=user()))
 
@@ -110,15 +109,16 @@ def get_template(ref):
 @api.patch("/templates/<ref>")
 @authenticated
 def update_template_settings(ref):
-    tpl = job_templates.update_settings(user(), job_templates.find_template(user(), ref), body())
+    tpl = job_templates.find_template(ctx(), user(), ref)
+    tpl = job_templates.update_settings(ctx(), user(), tpl, body())
     return jsonify(job_templates.template_dict(tpl, user=user()))
 
 
 @api.put("/templates/<ref>")
 @authenticated
 def update_template(ref):
-    tpl = job_templates.find_template(user(), ref)
-    tv = job_templates.update_template(user(), tpl, body())
+    tpl = job_templates.find_template(ctx(), user(), ref)
+    tv = job_templates.update_template(ctx(), user(), tpl, body())
     return jsonify(job_templates.template_dict(tpl, tv, user=user()))
 
 
@@ -126,25 +126,24 @@ def update_template(ref):
 @authenticated
 @accepts_upload
 def add_template_files(ref):
-    tpl = job_templates.find_template(user(), ref)
+    tpl = job_templates.find_template(ctx(), user(), ref)
     uploads = [(f.filename, f.read()) for f in request.files.getlist("files")]
     uploads += [(f.filename, f.read()) for key, f in request.files.items(multi=True) if key != "files"]
-    tv = job_templates.add_files(user(), tpl, uploads, BlobStore(ctx().config.store_root),
-                                 ctx().config.max_upload_mb * 2**20)
+    tv = job_templates.add_files(ctx(), user(), tpl, uploads)
     return created(job_templates.template_dict(tpl, tv, user=user()))
 
 
 @api.post("/templates/<ref>/preview")
 @authenticated
 def preview_run(ref):
-    tpl = job_templates.find_template(user(), ref)
+    tpl = job_templates.find_template(ctx(), user(), ref)
     return jsonify({"script": runs.preview(ctx(), user(), tpl, body())})
 
 
 @api.post("/templates/<ref>/runs")
 @authenticated
 def run_template(ref):
-    tpl = job_templates.find_template(user(), ref)
+    tpl = job_templates.find_template(ctx(), user(), ref)
     return created(jobs.job_dict(runs.submit(ctx(), user(), tpl, body())))
 
 
@@ -156,7 +155,7 @@ def list_jobs():
     args = request.args
     page = get_int(dict(args), "page", default=1, minimum=1)
     per_page = get_int(dict(args), "per_page", default=50, minimum=1, maximum=jobs.MAX_PER_PAGE)
-    rows, total = jobs.list_jobs(user(), status=args.get("status"), template=args.get("template"),
+    rows, total = jobs.list_jobs(ctx(), user(), status=args.get("status"), template=args.get("template"),
                                  project=args.get("project"), tag=args.get("tag"), page=page,
                                  per_page=per_page)
     return jsonify({"jobs": [jobs.job_dict(j) for j in rows], "page": page,
@@ -172,32 +171,33 @@ def submit_sbatch():
 @api.get("/jobs/<job_id>")
 @authenticated
 def get_job(job_id):
-    return jsonify(jobs.job_dict(jobs.get_job(user(), job_id)))
+    return jsonify(jobs.job_dict(jobs.get_job(ctx(), user(), job_id)))
 
 
 @api.get("/jobs/<job_id>/script")
 @authenticated
 def get_job_script(job_id):
-    return Response(jobs.read_script(ctx(), user(), jobs.get_job(user(), job_id)), mimetype="text/plain")
+    job = jobs.get_job(ctx(), user(), job_id)
+    return Response(jobs.read_script(ctx(), user(), job), mimetype="text/plain")
 
 
 @api.get("/jobs/<job_id>/log")
 @authenticated
 def get_job_log(job_id):
-    return log_response(jobs.get_job(user(), job_id))
+    return log_response(jobs.get_job(ctx(), user(), job_id))
 
 
 @api.get("/jobs/<job_id>/files/<path:relative>")
 @authenticated
 def get_job_file(job_id, relative):
-    job = jobs.get_job(user(), job_id)
+    job = jobs.get_job(ctx(), user(), job_id)
     return output_file_response(job, relative)
 
 
 @api.post("/jobs/<job_id>/cancel")
 @authenticated
 def cancel_job(job_id):
-    job = jobs.cancel(ctx(), user(), jobs.get_job(user(), job_id))
+    job = jobs.cancel(ctx(), user(), jobs.get_job(ctx(), user(), job_id))
     return jsonify(jobs.job_dict(job)), 202
 
 
@@ -206,41 +206,39 @@ def cancel_job(job_id):
 @api.post("/projects")
 @authenticated
 def create_project():
-    return created(data.project_dict(data.create_project(ctx().config, user(), body())))
+    return created(data.project_dict(data.create_project(ctx(), user(), body())))
 
 
 @api.get("/projects")
 @authenticated
 def list_projects():
-    return jsonify([data.project_dict(p) for p in data.list_projects(user())])
+    return jsonify([data.project_dict(p) for p in data.list_projects(ctx(), user())])
 
 
 @api.post("/projects/<project>/experiments")
 @authenticated
 def create_experiment(project):
-    proj = data.get_project(user(), project)
-    return created(data.experiment_dict(data.create_experiment(ctx().config, user(), proj, body())))
+    proj = data.get_project(ctx(), user(), project)
+    return created(data.experiment_dict(data.create_experiment(ctx(), user(), proj, body())))
 
 
 @api.get("/projects/<project>/experiments")
 @authenticated
 def list_experiments(project):
-    proj = data.get_project(user(), project)
-    return jsonify([data.experiment_dict(e) for e in data.list_experiments(user(), proj)])
+    proj = data.get_project(ctx(), user(), project)
+    return jsonify([data.experiment_dict(e) for e in data.list_experiments(ctx(), user(), proj)])
 
 
 @api.get("/projects/<project>/experiments/<experiment>/files")
 @authenticated
 def list_experiment_files(project, experiment):
-    exp = data.get_experiment(user(), project, experiment)
-    return jsonify(data.list_files(ctx().config, user(), exp, request.args.get("path", "")))
+    exp = data.get_experiment(ctx(), user(), project, experiment)
+    return jsonify(data.list_files(ctx(), user(), exp, request.args.get("path", "")))
 
 
 @api.put("/projects/<project>/experiments/<experiment>/files/<path:relative>")
 @authenticated
 @accepts_upload
 def upload_experiment_file(project, experiment, relative):
-    exp = data.get_experiment(user(), project, experiment)
-    info = data.write_file(ctx().config, user(), exp, relative, request.stream,
-                           ctx().config.max_upload_mb * 2**20)
-    return created(info)
+    exp = data.get_experiment(ctx(), user(), project, experiment)
+    return created(data.write_file(ctx(), user(), exp, relative, request.stream))

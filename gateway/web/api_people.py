@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from .. import data, environments, grants, job_templates, licenses, users
+from .. import data, environments, grants, job_templates, licenses, teams, users
 from ..auth.login import login
-from ..models import Team, TeamMember, User
+from ..models import User
 from .common import (
     authenticated,
     body,
@@ -22,10 +22,9 @@ people = Blueprint("api_people", __name__, url_prefix="/api/v1")
 
 
 def _me(u: User) -> dict:
-    teams = [t.name for t in Team.select(Team.name).join(TeamMember).where(TeamMember.user == u)
-             .order_by(Team.name)]
     return {"username": u.username, "display_name": u.display_name, "email": u.email,
-            "is_admin": u.is_admin, "source": u.source, "uid_number": u.uid_number, "teams": teams}
+            "is_admin": u.is_admin, "source": u.source, "uid_number": u.uid_number,
+            "teams": sorted(teams.team_names(u))}
 
 
 @people.post("/auth/login")
@@ -83,12 +82,7 @@ def revoke_token(token_id):
 @people.get("/teams")
 @authenticated
 def list_teams():
-    u = user()
-    query = Team.select().order_by(Team.name)
-    if not u.is_admin:
-        query = query.join(TeamMember).where(TeamMember.user == u)
-    return jsonify([{"name": t.name, "source": t.source,
-                     "members": [m.user.username for m in t.members]} for t in query])
+    return jsonify([teams.team_dict(t) for t in teams.list_teams(user())])
 
 
 # --- Manage Access: GET lists, POST {user|team, role} grants, DELETE {user|team} revokes --
@@ -109,25 +103,25 @@ METHODS = ["GET", "POST", "DELETE"]
 @people.route("/templates/<ref>/access", methods=METHODS)
 @authenticated
 def template_access(ref):
-    return _access(job_templates.find_template(user(), ref))
+    return _access(job_templates.find_template(ctx(), user(), ref))
 
 
 @people.route("/projects/<project>/access", methods=METHODS)
 @authenticated
 def project_access(project):
-    return _access(data.get_project(user(), project))
+    return _access(data.get_project(ctx(), user(), project))
 
 
 @people.route("/projects/<project>/experiments/<experiment>/access", methods=METHODS)
 @authenticated
 def experiment_access(project, experiment):
-    return _access(data.get_experiment(user(), project, experiment))
+    return _access(data.get_experiment(ctx(), user(), project, experiment))
 
 
 @people.route("/environments/<name>/access", methods=METHODS)
 @authenticated
 def environment_access(name):
-    return _access(environments.get_environment(user(), name))
+    return _access(environments.get_environment(ctx(), user(), name))
 
 
 @people.route("/licenses/<name>/access", methods=METHODS)

@@ -10,56 +10,56 @@ sharing = Blueprint("api_sharing", __name__, url_prefix="/api/v1")
 
 
 def _job(job_id):
-    return jobs.get_job(user(), job_id)
+    return jobs.get_job(ctx(), user(), job_id)
 
 
 @sharing.get("/jobs/<job_id>/tags")
 @authenticated
 def list_tags(job_id):
-    return jsonify(job_notes.list_tags(_job(job_id)))
+    return jsonify(job_notes.list_tags(ctx(), _job(job_id)))
 
 
 @sharing.post("/jobs/<job_id>/tags")
 @authenticated
 def add_tag(job_id):
-    return created({"tags": job_notes.add_tag(user(), _job(job_id), body().get("name"))})
+    return created({"tags": job_notes.add_tag(ctx(), user(), _job(job_id), body().get("name"))})
 
 
 @sharing.put("/jobs/<job_id>/tags/<name>")
 @authenticated
 def rename_tag(job_id, name):
-    return jsonify({"tags": job_notes.rename_tag(user(), _job(job_id), name, body().get("name"))})
+    return jsonify({"tags": job_notes.rename_tag(ctx(), user(), _job(job_id), name, body().get("name"))})
 
 
 @sharing.delete("/jobs/<job_id>/tags/<name>")
 @authenticated
 def delete_tag(job_id, name):
-    return jsonify({"tags": job_notes.delete_tag(user(), _job(job_id), name)})
+    return jsonify({"tags": job_notes.delete_tag(ctx(), user(), _job(job_id), name)})
 
 
 @sharing.get("/jobs/<job_id>/comments")
 @authenticated
 def list_comments(job_id):
-    return jsonify([job_notes.comment_dict(c) for c in job_notes.list_comments(user(), _job(job_id))])
+    return jsonify([job_notes.comment_dict(c) for c in job_notes.list_comments(ctx(), user(), _job(job_id))])
 
 
 @sharing.post("/jobs/<job_id>/comments")
 @authenticated
 def add_comment(job_id):
-    return created(job_notes.comment_dict(job_notes.add_comment(user(), _job(job_id), body())))
+    return created(job_notes.comment_dict(job_notes.add_comment(ctx(), user(), _job(job_id), body())))
 
 
 @sharing.put("/jobs/<job_id>/comments/<comment_id>")
 @authenticated
 def edit_comment(job_id, comment_id):
-    c = job_notes.edit_comment(user(), _job(job_id), comment_id, body())
+    c = job_notes.edit_comment(ctx(), user(), _job(job_id), comment_id, body())
     return jsonify(job_notes.comment_dict(c))
 
 
 @sharing.delete("/jobs/<job_id>/comments/<comment_id>")
 @authenticated
 def delete_comment(job_id, comment_id):
-    job_notes.delete_comment(user(), _job(job_id), comment_id)
+    job_notes.delete_comment(ctx(), user(), _job(job_id), comment_id)
     return jsonify({"ok": True})
 
 

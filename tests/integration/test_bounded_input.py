@@ -42,9 +42,11 @@ def test_a_chunked_body_without_a_length_is_bounded_too(gw, server):
 
 def test_an_upload_over_its_limit_leaves_no_file(gw):
     from gateway import create_app
+    from gateway.context import Context
 
     exp = gw.experiment()
-    app = create_app(replace(gw.config, max_upload_mb=1), context=gw.ctx)
+    small = Context(replace(gw.config, max_upload_mb=1), gw.ctx.slurm)
+    app = create_app(small.config, context=small)
     client = app.test_client()
     r = client.put("/api/v1/projects/proj/experiments/exp/files/raw/big.bin", data=b"x" * (2 * 2**20 + 1),
                    headers=gw.headers())
@@ -55,8 +57,7 @@ def test_an_upload_over_its_limit_leaves_no_file(gw):
     from gateway.models import Experiment
 
     with pytest.raises(PayloadTooLarge):
-        data.write_file(gw.config, gw.admin, Experiment.get(), "raw/big.bin",
-                        _Stream(b"x" * (2 * 2**20 + 1)), 2**20)
+        data.write_file(small, gw.admin, Experiment.get(), "raw/big.bin", _Stream(b"x" * (2 * 2**20 + 1)))
     assert not [p for p in exp.rglob("*") if p.is_file()]  # nothing, not even .big.bin.upload
     ok = client.put("/api/v1/projects/proj/experiments/exp/files/raw/small.bin", data=b"ok",
                     headers=gw.headers())

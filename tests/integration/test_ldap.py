@@ -155,7 +155,7 @@ def test_jobs_run_as_the_person_and_their_files_are_theirs(gw, server, tmp_path)
     job = gw.wait(gw.run("whoami", token=alice)["id"])
     assert job["status"] == "Completed" and job["unix_user"] == "alice"
     assert gw.sacct(job["slurm_job_id"], "User")["User"] == "alice"
-    out = gw.config.jobs_root / str(job["id"]) / "output" / "who.txt"
+    out = gw.ctx.job_paths(job["id"]).output_dir / "who.txt"
     assert out.read_text() == "alice\n" and out.stat().st_uid == 20001
     processed = exp / "Processed" / f"whoami-{job['id']}" / "who.txt"
     assert processed.read_text() == "alice\n" and processed.stat().st_uid != 20001

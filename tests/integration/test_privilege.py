@@ -87,10 +87,10 @@ def test_each_persons_job_reaches_only_what_the_role_model_gives(gw):
     _setup(gw)
     data = gw.config.data_root / "projects"
     bob_job, _ = _probe(gw, gw.bob_token, "p-bob", write=[data / "p-bob" / "e"])
-    bob_folder = gw.config.jobs_root / str(bob_job["id"])
+    bob_folder = gw.ctx.job_paths(bob_job["id"])
     gateway_state = [gw.config_path, gw.base / "gateway.db", gw.config.store_root, gw.config.jobs_root,
-                     data, bob_folder / "output" / "visible.txt", bob_folder / "run" / "job.log",
-                     bob_folder, data / "p-bob", data / "p-bob" / "e"]
+                     data, bob_folder.output_dir / "visible.txt", bob_folder.log,
+                     bob_folder.base, data / "p-bob", data / "p-bob" / "e"]
     job, seen = _probe(gw, gw.alice_token, "p-alice",
                        read=[data / "p-alice" / "e", *gateway_state],
                        write=[data / "p-alice" / "e", data / "p-alice" / "e" / "Processed",

@@ -1,10 +1,12 @@
 """The rendered sbatch script is compared with golden files: a change shows as a diff."""
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from gateway.job_paths import JobPaths
 from gateway.render import RenderRequest, heredoc_marker, render_job_script
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
@@ -18,7 +20,7 @@ def request(**kw):
         environment="base", environment_version="2", environment_setup="module load foo/1.0",
         inputs=(("DC_LABEL", "$(touch /tmp/x); \"';"), ("DC_N", "5")),
         partition="gpu", account="lab_a", cpus=4, memory_mb=8192, gpus=1, gres="gpu:a100:1",
-        software_disk_gb=20, time_limit_minutes=120, job_dir="/srv/gw/jobs/17",
+        software_disk_gb=20, time_limit_minutes=120, paths=JobPaths(Path("/srv/gw/jobs/17")),
         scratch_root="/scratch",
     )
     base.update(kw)
@@ -56,3 +58,21 @@ def test_inputs_are_quoted():
     assert "export DC_LABEL='$(touch /tmp/x); \"'\"'\"';'" in text
     assert "#SBATCH --gres=gpu:a100:1" in text and "#SBATCH --tmp=20G" in text
     assert "#SBATCH --time=120" in text and "#SBATCH --account=lab_a" in text
+
+
+def test_the_job_folder_layout_comes_from_job_paths():
+    """The sbatch templates name no place in the job folder themselves: a JobPaths
+    elsewhere moves every one of them."""
+    from gateway import job_paths
+    from gateway.render import DEFAULT_TEMPLATES_DIR
+
+    names = [job_paths.LOG, job_paths.EXIT_STATUS, job_paths.OUTPUTS_FILE]
+    for template in DEFAULT_TEMPLATES_DIR.glob("*.j2"):
+        text = re.sub(r"paths\.\w+", "", template.read_text())
+        for name in names + [n.rpartition("/")[2] for n in names]:
+            assert name not in text, (template.name, name)
+    paths = JobPaths(Path("/elsewhere/x"))
+    text = render_job_script(request(paths=paths))
+    for place in (paths.log, paths.exit_status, paths.outputs_file, paths.output_dir, paths.template_dir):
+        assert str(place) in text
+    assert "/srv/gw" not in text

@@ -4,9 +4,9 @@ from __future__ import annotations
 from flask import flash, jsonify, redirect, render_template, request, url_for
 
 from ... import access, job_notes, jobs, share_links
-from ...charging import hours
 from ...errors import GatewayError
-from ...models import Job, Tag, Template
+from ...hours import format_hours, hours
+from ...models import Job, Template
 from ...slurm.states import STATUSES
 from ...validation import parse_id
 from . import portal
@@ -28,14 +28,13 @@ def jobs_page():
     page = parse_id(args.get("page", "1")) or 1
     page = min(page, jobs.MAX_PAGE)
     filters = {k: args.get(k) or None for k in ("status", "template", "project", "tag")}
-    rows, total = jobs.list_jobs(me(), page=page, per_page=PER_PAGE, **filters)
-    tags: dict[int, list[str]] = {}
-    for job_id, name in Tag.select(Tag.job, Tag.name).where(Tag.job.in_([j.id for j in rows])).tuples():
-        tags.setdefault(job_id, []).append(name)
-    templates = Template.select(Template.id, Template.name).order_by(Template.name)
+    rows, total = jobs.list_jobs(ctx(), me(), page=page, per_page=PER_PAGE, **filters)
+    tags = {j.id: jobs.tag_names(j) for j in rows}
+    templates = access.where_may(me(), "template.view",
+                                 Template.select(Template.id, Template.name).order_by(Template.name))
     return render_template("jobs.html", rows=rows, total=total, page=page, per_page=PER_PAGE, tags=tags,
                            filters=filters, statuses=STATUSES,
-                           templates=[t for t in templates if access.can(me(), "template.view", t)])
+                           templates=list(templates))
 
 
 @portal.get("/jobs/statuses")
@@ -46,21 +45,23 @@ def job_statuses():
     query = access.visible_jobs(me(), Job.select(Job.id, Job.status, Job.reason, Job.cpu_seconds,
                                                  Job.gpu_seconds, Job.finalized).where(Job.id.in_(ids)))
     return jsonify({str(j.id): {"status": j.status, "reason": j.reason, "finalized": j.finalized,
-                                "cpu_hours": hours(j.cpu_seconds), "gpu_hours": hours(j.gpu_seconds)}
+                                "cpu_hours": format_hours(hours(j.cpu_seconds)),
+                                "gpu_hours": format_hours(hours(j.gpu_seconds))}
                     for j in query})
 
 
 @portal.get("/jobs/<int:job_id>")
 @login_required
 def job(job_id):
-    j = jobs.get_job(me(), job_id)
+    j = jobs.get_job(ctx(), me(), job_id)
     user = me()
     can_comment = access.can(user, "job.comment", j)
+    comments = job_notes.list_comments(ctx(), user, j) if can_comment else []
     return render_template(
         "job.html", j=j, d=jobs.job_dict(j),
-        comments=job_notes.list_comments(user, j) if can_comment else [],
-        can_comment=can_comment,
-        can_tag=(j.user_id == user.id) if not job_notes.has_started(j) else access.can(user, "job.tag", j),
+        comments=comments, can_comment=can_comment,
+        editable_comments={c.id for c in comments if access.can(user, "comment.edit", c)},
+        can_tag=access.can(user, "job.tag", j),
         can_cancel=access.can(user, "job.cancel", j) and not j.finalized and bool(j.slurm_job_id),
         can_share=access.can(user, "job.share", j),
         links=share_links.list_links(user, j) if access.can(user, "job.share", j) else [],
@@ -76,7 +77,7 @@ def job(job_id):
 @login_required
 def job_action(job_id):
     """Every change on the details page: cancel, tags, comments, share links."""
-    j = jobs.get_job(me(), job_id)
+    j = jobs.get_job(ctx(), me(), job_id)
     form, user = request.form, me()
     action = form.get("action", "")
     extra = {}
@@ -85,17 +86,17 @@ def job_action(job_id):
             jobs.cancel(ctx(), user, j)
             flash("Cancel requested.")
         elif action == "add_tag":
-            job_notes.add_tag(user, j, form.get("name"))
+            job_notes.add_tag(ctx(), user, j, form.get("name"))
         elif action == "delete_tag":
-            job_notes.delete_tag(user, j, form.get("name", ""))
+            job_notes.delete_tag(ctx(), user, j, form.get("name", ""))
         elif action == "rename_tag":
-            job_notes.rename_tag(user, j, form.get("old", ""), form.get("name"))
+            job_notes.rename_tag(ctx(), user, j, form.get("old", ""), form.get("name"))
         elif action == "add_comment":
-            job_notes.add_comment(user, j, {"body": form.get("body", "")})
+            job_notes.add_comment(ctx(), user, j, {"body": form.get("body", "")})
         elif action == "edit_comment":
-            job_notes.edit_comment(user, j, form.get("comment"), {"body": form.get("body", "")})
+            job_notes.edit_comment(ctx(), user, j, form.get("comment"), {"body": form.get("body", "")})
         elif action == "delete_comment":
-            job_notes.delete_comment(user, j, form.get("comment"))
+            job_notes.delete_comment(ctx(), user, j, form.get("comment"))
         elif action == "share":
             hours_ = form.get("expires_in_hours") or None
             _, token = share_links.create(user, j, {"expires_in_hours": hours_} if hours_ else {})

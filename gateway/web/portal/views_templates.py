@@ -8,8 +8,8 @@ import re
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from ... import access, environments, grants, job_templates
-from ...blobs import BlobStore
 from ...errors import GatewayError
+from ...inputs import TYPES, InputType
 from ...models import Job, Team, TemplateVersion, User
 from ..common import accepts_upload
 from . import portal
@@ -34,14 +34,14 @@ def body_from_form(form) -> dict:
         name = (row.get("name") or "").strip()
         if not name:
             continue
-        kind = row.get("type") or "string"
+        kind = row.get("type") or InputType.STRING.value
         default = row.get("default", "")
         inputs.append({
             "name": name if name.startswith("DC_") else f"DC_{name}", "type": kind,
             "default": None if default == "" else default,
             "description": row.get("description", ""), "advanced": bool(row.get("advanced")),
             "choices": [c.strip() for c in (row.get("choices") or "").split(",") if c.strip()]
-            if kind == "choice" else [],
+            if kind == InputType.CHOICE else [],
         })
     outputs = []
     for row in _rows(form, "outputs"):
@@ -69,13 +69,13 @@ def _uploads():
 
 
 def _form_page(template, values, error=None, status=200):
-    envs = environments.list_environments(me())
+    envs = environments.list_environments(ctx(), me())
     env_versions = {e.name: [v["version"] for v in environments.environment_dict(e)["versions"]]
                     for e in envs}
     errors = {_field_key(error.field) or "_": error.message} if error else {}
     return render_template("template_form.html", tpl=template, v=values, errors=errors,
                            envs=envs, env_versions=env_versions,
-                           types=["string", "integer", "number", "boolean", "choice", "path"]), status
+                           types=TYPES, input_type=InputType), status
 
 
 @portal.get("/templates")
@@ -84,7 +84,7 @@ def templates():
     q = request.args.get("q", "").strip().lower()
     status = request.args.get("status", "")
     rows = []
-    for t in job_templates.list_templates(me()):
+    for t in job_templates.list_templates(ctx(), me()):
         if q and q not in t.name.lower() and q not in t.description.lower():
             continue
         if status and t.status != status:
@@ -102,8 +102,7 @@ def new_template():
                                  "inputs": [], "outputs": []})
     body = body_from_form(request.form)
     try:
-        tpl = job_templates.create_template(me(), body, _uploads(), BlobStore(ctx().config.store_root),
-                                            ctx().config.max_upload_mb * 2**20)
+        tpl = job_templates.create_template(ctx(), me(), body, _uploads())
     except GatewayError as e:
         return _form_page(None, body, e, 400)
     flash(f"Job Template {tpl.name} created (unvalidated until its first successful job).")
@@ -114,7 +113,7 @@ def new_template():
 @accepts_upload
 @login_required
 def edit_template(template_id):
-    tpl = job_templates.get_template(me(), template_id)
+    tpl = job_templates.get_template(ctx(), me(), template_id)
     access.require(me(), "template.edit", tpl, "template")
     if request.method == "GET":
         d = job_templates.template_dict(tpl, user=me())
@@ -122,9 +121,7 @@ def edit_template(template_id):
     body = body_from_form(request.form)
     body["name"] = tpl.name
     try:
-        tv = job_templates.update_template(me(), tpl, body, _uploads(),
-                                           BlobStore(ctx().config.store_root),
-                                           ctx().config.max_upload_mb * 2**20)
+        tv = job_templates.update_template(ctx(), me(), tpl, body, _uploads())
     except GatewayError as e:
         return _form_page(tpl, {**body, "files": job_templates.get_version(tpl).files}, e, 400)
     flash(f"Saved as version {tv.version}.")
@@ -134,7 +131,7 @@ def edit_template(template_id):
 @portal.get("/templates/<int:template_id>")
 @login_required
 def template_card(template_id):
-    tpl = job_templates.get_template(me(), template_id)
+    tpl = job_templates.get_template(ctx(), me(), template_id)
     d = job_templates.template_dict(tpl, user=me())
     runs = (access.visible_jobs(me(), Job.select().where(Job.template == tpl))
             .order_by(Job.id.desc()).limit(20))
@@ -160,7 +157,7 @@ def _version_text(tv: TemplateVersion) -> list[str]:
 @portal.get("/templates/<int:template_id>/versions/<int:version>")
 @login_required
 def template_version(template_id, version):
-    tpl = job_templates.get_template(me(), template_id)
+    tpl = job_templates.get_template(ctx(), me(), template_id)
     if not access.can(me(), "template.view_config", tpl):
         abort(403)
     tv = job_templates.get_version(tpl, version)
@@ -175,12 +172,12 @@ def template_version(template_id, version):
 @portal.post("/templates/<int:template_id>/access")
 @login_required
 def template_access(template_id):
-    tpl = job_templates.get_template(me(), template_id)
+    tpl = job_templates.get_template(ctx(), me(), template_id)
     form = request.form
     try:
         if form.get("action") == "settings":
-            job_templates.update_settings(me(), tpl, {"public": bool(form.get("public")),
-                                                      "open_source": bool(form.get("open_source"))})
+            job_templates.update_settings(ctx(), me(), tpl, {"public": bool(form.get("public")),
+                                                             "open_source": bool(form.get("open_source"))})
             flash("Sharing settings saved.")
         else:
             who = {"user": form.get("user")} if form.get("user") else {"team": form.get("team")}

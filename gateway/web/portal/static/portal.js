@@ -42,8 +42,8 @@ function setupJobStatuses(table) {
         const badge = row.querySelector(".badge");
         badge.textContent = j.status; badge.className = `badge ${j.status}`;
         row.querySelector(".reason").textContent = j.reason || "";
-        row.querySelector(".cpu").textContent = j.cpu_hours.toFixed(4);
-        row.querySelector(".gpu").textContent = j.gpu_hours.toFixed(4);
+        row.querySelector(".cpu").textContent = j.cpu_hours;  // formatted by the server
+        row.querySelector(".gpu").textContent = j.gpu_hours;
         row.dataset.final = j.finalized ? "true" : "false";
       }
     } catch (e) { /* the next tick tries again */ }

@@ -3,9 +3,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from gateway.db import utcnow
 from gateway.models import PollerLease
 from gateway.poller import acquire_lease, guarded_tick, release_lease
+
+
+@pytest.fixture
+def gw(fake_gw):
+    return fake_gw
 
 
 def test_one_holder_at_a_time(gw):

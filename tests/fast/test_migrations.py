@@ -7,9 +7,15 @@ from gateway.db import bind, database
 from gateway.migrate import pending, router, upgrade
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_upgrade_keeps_existing_data(backend, fresh_database_url):
-    bind(fresh_database_url(backend))
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.cluster)])
+def test_upgrade_keeps_existing_data(backend, tmp_path):
+    if backend == "postgres":
+        from tests.conftest import PG_URL, _reset_postgres
+
+        _reset_postgres(PG_URL)
+        bind(PG_URL)
+    else:
+        bind(f"sqlite:///{tmp_path}/gateway.db")
     first = router().todo[0]
     assert upgrade(first) == [first]
     db = database.obj

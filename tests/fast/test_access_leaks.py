@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+
+@pytest.fixture
+def gw(fake_gw):
+    """On FakeSlurm: what is checked here never needs a job to run."""
+    return fake_gw
+
 SECRET_SCRIPT = "echo the-secret-method\n"
 SECRET_SETUP = "export SECRET_LICENSE_SERVER=10.9.8.7"
 

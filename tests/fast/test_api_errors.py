@@ -5,6 +5,12 @@ import pytest
 
 
 @pytest.fixture
+def gw(fake_gw):
+    """On FakeSlurm: what is checked here never needs a job to run."""
+    return fake_gw
+
+
+@pytest.fixture
 def ready(gw):
     gw.environment()
     gw.experiment()

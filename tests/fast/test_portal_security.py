@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from gateway.auth.login import set_local_password
+
+
+@pytest.fixture
+def gw(fake_gw):
+    """On FakeSlurm: what is checked here never needs a job to run."""
+    return fake_gw
 
 
 def session(gw, user, password="a-long-password"):

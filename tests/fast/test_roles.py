@@ -11,6 +11,12 @@ import pytest
 from gateway.access import ROLE_NAMES, Role
 from gateway.models import Team, TeamMember
 
+
+@pytest.fixture
+def gw(fake_gw):
+    """On FakeSlurm: what is checked here never needs a job to run."""
+    return fake_gw
+
 ROLES = ["owner", "manager", "member", "viewer", None]
 
 

@@ -12,6 +12,12 @@ from hypothesis import strategies as st
 
 from gateway.auth.login import set_local_password
 
+
+@pytest.fixture
+def gw(fake_gw):
+    """On FakeSlurm: what is checked here never needs a job to run."""
+    return fake_gw
+
 FIELDS = ["name", "description", "public", "open_source", "language", "script", "environment",
           "environment_version", "version", "setup", "inputs", "outputs", "project", "experiment",
           "machine_type", "license", "software_disk_gb", "time_limit_minutes", "tags", "user", "team",
