@@ -68,21 +68,6 @@ def parse_exit_code(text: str) -> tuple[int | None, int | None]:
         return None, None
 
 
-def parse_elapsed(text: str) -> int:
-    """squeue's ``[days-][hours:]minutes:seconds`` -> seconds."""
-    if not text or text in ("INVALID", "UNLIMITED", "N/A"):
-        return 0
-    days = 0
-    if "-" in text:
-        d, _, text = text.partition("-")
-        days = int(d)
-    parts = [int(p) for p in text.split(":")]
-    while len(parts) < 3:
-        parts.insert(0, 0)
-    h, m, s = parts
-    return ((days * 24 + h) * 60 + m) * 60 + s
-
-
 def parse_job_id(stdout: str) -> str:
     """``sbatch --parsable`` prints ``id`` or ``id;cluster``."""
     first = stdout.strip().splitlines()[-1] if stdout.strip() else ""

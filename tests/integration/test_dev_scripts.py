@@ -3,7 +3,9 @@ Debian (12: Slurm 22.05, 13: Slurm 24.11) this runs: ordering, fast and clear
 failures, quiet stops, and the no-cgroup memory mode."""
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import subprocess
 import time
 from pathlib import Path
@@ -72,6 +74,30 @@ def test_dev_ldap_stop_and_start_print_no_errors():
     assert "slapd stopped" in stop.stdout and stop.stderr == "", stop.stderr
     start = script(DEV_LDAP, "start")
     assert "ready" in start.stdout and "No such file" not in start.stderr
+
+
+def test_dev_ldap_start_puts_the_unix_side_back_as_the_directory_says():
+    """The people's Unix users and groups follow the directory (read with ldap3): drift
+    is repaired with the same numbers and members, and a second start changes nothing."""
+    subprocess.run(["gpasswd", "-d", "bob", "xray-team"], check=True, capture_output=True)
+    subprocess.run(["gpasswd", "-M", "alice,bob", "hpc-users"], check=True, capture_output=True)
+    subprocess.run(["usermod", "-s", "/bin/sh", "-c", "someone else", "erin"], check=True)
+    os.chmod("/home/dave", 0o700)
+    try:
+        out = script(DEV_LDAP, "start").stdout
+        assert "members of group xray-team: alice,bob" in out, out
+        assert "members of group hpc-users: alice,bob,carol,dave,erin" in out, out
+        again = script(DEV_LDAP, "start")
+        assert "members of group" not in again.stdout and again.stderr == "", again
+    finally:
+        script(DEV_LDAP, "start")
+    assert grp.getgrnam("xray-team").gr_mem == ["alice", "bob"]
+    assert grp.getgrnam("all-staff").gr_mem == ["alice", "bob", "carol", "dave", "erin"]
+    assert sorted(grp.getgrnam("hpc-users").gr_mem) == ["alice", "bob", "carol", "dave", "erin"]
+    erin = pwd.getpwnam("erin")
+    assert (erin.pw_uid, erin.pw_gid, erin.pw_gecos, erin.pw_shell) == (
+        20005, 20005, "Erin Evans", "/bin/bash")
+    assert os.stat("/home/dave").st_mode & 0o777 == 0o755
 
 
 def test_no_cgroup_memory_mode(gw_sqlite, restore_cluster):

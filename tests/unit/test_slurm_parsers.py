@@ -6,7 +6,6 @@ import pytest
 from gateway.errors import SlurmError
 from gateway.poller import read_records
 from gateway.slurm.cli import (
-    parse_elapsed,
     parse_exit_code,
     parse_job_id,
     parse_sacct,
@@ -92,7 +91,6 @@ def test_sbatch_parsable(recorded):
 def test_small_parsers():
     assert parse_exit_code("2:0") == (2, 0) and parse_exit_code("0:9") == (0, 9)
     assert parse_exit_code("") == (None, None)
-    assert parse_elapsed("1-02:03:04") == 93784 and parse_elapsed("5:07") == 307
     tres = parse_tres("billing=4,cpu=4,gres/gpu:a100=1,gres/gpu:v100=2,mem=8G,node=1")
     assert tres_gpus(tres) == 3
 

@@ -6,8 +6,6 @@ from functools import wraps
 from flask import current_app, redirect, request, url_for
 from flask_login import current_user
 
-from ...errors import GatewayError
-
 
 def ctx():
     return current_app.extensions["gateway"]
@@ -24,8 +22,3 @@ def login_required(view):
             return redirect(url_for("portal.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
     return wrapper
-
-
-def form_error(e: GatewayError) -> dict:
-    """A service error as the forms show it: the message next to its field."""
-    return {"field": e.field, "message": e.message}
