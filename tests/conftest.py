@@ -15,6 +15,7 @@ Every test that needs a real service is marked ``cluster`` here, so
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -345,13 +346,20 @@ def gw_sqlite(run_base, slurm_up):
     g.close()
 
 
-@pytest.fixture
-def server(gw):
-    """The same gateway served over HTTP by `gateway serve` (gunicorn), for CLI tests."""
+@contextlib.contextmanager
+def served(gw: Gateway, poller: bool = False):
+    """``gw`` served over HTTP by `gateway serve` (gunicorn) as the service user; its URL."""
     from gateway.wsgi_server import serve_in_background
 
-    log = open(gw.base / "serve.log", "w")
     hand_to_service(gw.base)
-    with serve_in_background(env={**os.environ, "GATEWAY_CONFIG": str(gw.config_path)},
-                             log=log, run_as=SERVICE_USER) as url:
+    with open(gw.base / "serve.log", "w") as log, serve_in_background(
+            env={**os.environ, "GATEWAY_CONFIG": str(gw.config_path)}, log=log, poller=poller,
+            run_as=SERVICE_USER) as url:
+        yield url
+
+
+@pytest.fixture
+def server(gw):
+    """The same gateway served over HTTP, for CLI tests."""
+    with served(gw) as url:
         yield url

@@ -7,7 +7,7 @@ import os
 import pytest
 from screens import CHROMIUM
 
-from tests.conftest import SERVICE_USER, hand_to_service
+from tests.conftest import served
 
 
 @pytest.fixture(scope="session")
@@ -27,12 +27,7 @@ def browser():
 @pytest.fixture
 def portal(gw):
     """The gateway of the `gw` fixture served with its poller, so pages update by themselves."""
-    from gateway.wsgi_server import serve_in_background
-
-    log = open(gw.base / "serve.log", "w")
-    hand_to_service(gw.base)
-    with serve_in_background(env={**os.environ, "GATEWAY_CONFIG": str(gw.config_path)}, log=log,
-                             poller=True, run_as=SERVICE_USER) as url:
+    with served(gw, poller=True) as url:
         yield url
 
 

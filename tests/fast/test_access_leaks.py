@@ -21,7 +21,8 @@ def test_a_project_member_gets_no_script_of_a_template_they_may_not_see(gw):
     tpl = gw.template(name="private-tpl", environment="private-env", script=SECRET_SCRIPT)
     gw.ok("POST", "/projects/proj/access", 201, json={"user": "alice", "role": "member"})
     job = gw.wait(gw.run(tpl["id"])["id"])
-    assert gw.api("GET", f"/jobs/{job['id']}", token=gw.alice_token).status_code == 200  # F22
+    # A Member of the data sees the job run on it...
+    assert gw.api("GET", f"/jobs/{job['id']}", token=gw.alice_token).status_code == 200
     r = gw.api("GET", f"/jobs/{job['id']}/script", token=gw.alice_token)
     assert r.status_code == 403 and r.json["field"] == "job", r.get_data(as_text=True)
     assert b"the-secret-method" not in r.get_data() and b"SECRET_LICENSE" not in r.get_data()
