@@ -39,10 +39,13 @@ class SqliteDatabase(PooledSqliteDatabase):
     is locked" if another connection (the poller, another worker) wrote in between,
     whatever the busy timeout: SQLite cannot upgrade a stale read snapshot. With
     BEGIN IMMEDIATE the second writer waits (busy timeout) instead.
+
+    It is set in ``begin``, where every transaction starts: the models reach the
+    database through a ``DatabaseProxy``, whose ``atomic()`` never calls this class's.
     """
 
-    def atomic(self, lock_type: str | None = "IMMEDIATE"):
-        return super().atomic(lock_type=lock_type)
+    def begin(self, lock_type: str | None = None):
+        return super().begin(lock_type or "IMMEDIATE")
 
 
 def sqlite_path(url: str) -> Path | None:
