@@ -56,9 +56,10 @@ ACTIONS: dict[str, Role] = {
     "experiment.write_data": Role.MEMBER,
     "experiment.run_on": Role.MEMBER,
     "experiment.edit": Role.MANAGER,
-    # Every Member, Manager and Owner of the data sees all jobs run on it; visible_jobs
-    # filters lists by this entry.
-    "job.view": Role.MEMBER,
+    # Everyone with a role on the data sees the jobs run on it (Viewers read-only: status,
+    # inputs, outputs, log, tags; no comments, no changes); visible_jobs filters lists
+    # by this entry.
+    "job.view": Role.VIEWER,
     # A plain sbatch script is the submitter's own (a template job's rendered script is
     # shown to whoever may see the template's configuration instead).
     "job.view_script": Role.OWNER,

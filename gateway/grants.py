@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from peewee import JOIN
 
-from . import access, fences, teams
+from . import access, fences, licenses, teams
 from .access import ROLE_NAMES
 from .context import Context
 from .db import database, iso
@@ -31,6 +31,10 @@ def _principal(body: dict) -> tuple[User | None, Team | None]:
     return None, team
 
 
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _grant_query(kind: str, key: str, user: User | None, team: Team | None):
     return Grant.select().where(
         Grant.kind == kind, Grant.object_key == key,
@@ -49,6 +53,8 @@ def list_access(actor: User, obj) -> list[dict]:
     owner = getattr(obj, "owner", None)
     if owner is not None:
         out.append({"user": owner.username, "team": None, "role": "owner", "source": "creator"})
+    if kind == "license":  # its sponsor and members, as the site config names them
+        out += licenses.config_access(obj)
     for g in rows:
         out.append({"user": g.user.username if g.user_id else None,
                     "team": g.team.name if g.team_id else None, "role": g.role,
@@ -85,8 +91,16 @@ def revoke(ctx: Context, actor: User, obj, body: dict) -> None:
     require_dict(body)
     kind = access.KIND_OF[type(obj).__name__]
     access.require(actor, f"{kind}.manage_access", obj, kind)
-    user, team = _principal(body)
+    try:
+        user, team = _principal(body)
+    except ValidationError:
+        if kind == "license" and bool(body.get("user")) != bool(body.get("team")):
+            # someone the config names may never have signed in
+            licenses.refuse_config_revoke(obj, _text(body.get("user")), _text(body.get("team")))
+        raise
     existing = _grant_query(kind, access.object_key(obj), user, team).first()
+    if existing is None and kind == "license":  # the role comes from the config only
+        licenses.refuse_config_revoke(obj, user and user.username, team and team.name)
     if existing is None:
         raise ValidationError("has no grant on this object", "user" if user else "team")
     access.require(actor, access.granting(kind, existing.role), obj, kind, "role")

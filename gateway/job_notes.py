@@ -8,6 +8,7 @@ deletes only their own, whatever their role.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from peewee import IntegrityError
 
@@ -88,7 +89,8 @@ def list_comments(ctx: Context, user: User, job: Job) -> list[Comment]:
 
 def add_comment(ctx: Context, user: User, job: Job, body: dict) -> Comment:
     access.require(user, "job.comment", job, "job")
-    return Comment.create(job=job, author=user, body=_comment_body(body))
+    now = utcnow()  # one instant: a new comment is not an edited one
+    return Comment.create(job=job, author=user, body=_comment_body(body), created_at=now, updated_at=now)
 
 
 def _own_comment(user: User, job: Job, comment_id) -> Comment:
@@ -113,6 +115,14 @@ def delete_comment(ctx: Context, user: User, job: Job, comment_id: int | str) ->
     _own_comment(user, job, comment_id).delete_instance()
 
 
+# Comments written before both times were set at once differ by a few microseconds.
+EDIT_TOLERANCE = timedelta(milliseconds=50)
+
+
+def was_edited(c: Comment) -> bool:
+    return c.updated_at - c.created_at > EDIT_TOLERANCE
+
+
 def comment_dict(c: Comment) -> dict:
     return {"id": c.id, "author": c.author.username, "body": c.body,
-            "created_at": iso(c.created_at), "updated_at": iso(c.updated_at)}
+            "created_at": iso(c.created_at), "updated_at": iso(c.updated_at), "edited": was_edited(c)}

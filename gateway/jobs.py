@@ -5,7 +5,7 @@ from typing import BinaryIO
 
 from peewee import JOIN
 
-from . import access, job_files
+from . import access, job_files, job_reasons
 from .context import Context
 from .db import iso
 from .errors import Conflict, Forbidden, NotFound, ValidationError
@@ -29,7 +29,12 @@ def get_job(ctx: Context, user: User, job_id: int | str) -> Job:
 
 def list_jobs(ctx: Context, user: User, status: str | None = None, template: str | None = None,
               project: str | None = None, tag: str | None = None, page: int = 1,
-              per_page: int = 50) -> tuple[list[Job], int]:
+              per_page: int = 50, mine: bool = False, text: str | None = None) -> tuple[list[Job], int]:
+    """A page of the jobs ``user`` may see, newest first, and how many there are in all.
+
+    ``mine``: only the jobs ``user`` ran; ``text``: jobs whose number, Slurm id, name,
+    submitter, project, experiment or a tag holds it.
+    """
     if not 1 <= page <= MAX_PAGE:
         raise ValidationError(f"must be between 1 and {MAX_PAGE}", "page")
     if not 1 <= per_page <= MAX_PER_PAGE:
@@ -49,6 +54,10 @@ def list_jobs(ctx: Context, user: User, status: str | None = None, template: str
             (Template.id == key) if key is not None else (Template.name == template))))
     if project:
         query = query.where(Job.project.in_(Project.select(Project.id).where(Project.name == project)))
+    if mine:
+        query = query.where(Job.user == user)
+    if text and text.strip():
+        query = query.where(_text_matches(text.strip()))
     total = query.count()
     # What job_dict shows of related rows is joined here, tags loaded in one more query.
     rows = list(query.select(Job, User, TemplateVersion, Project, Experiment)
@@ -59,6 +68,23 @@ def list_jobs(ctx: Context, user: User, status: str | None = None, template: str
                 .order_by(Job.id.desc()).paginate(page, per_page))
     load_tags(rows)
     return rows, total
+
+
+MAX_TEXT = 200
+
+
+def _text_matches(text: str):
+    """Jobs whose number, Slurm id, name, submitter, project, experiment or a tag holds
+    ``text`` (subqueries: the page still costs the same few queries)."""
+    if len(text) > MAX_TEXT:
+        raise ValidationError(f"must be at most {MAX_TEXT} characters", "text")
+    cond = ((Job.name.contains(text)) | (Job.slurm_job_id == text)
+            | Job.user.in_(User.select(User.id).where(User.username.contains(text)))
+            | Job.project.in_(Project.select(Project.id).where(Project.name.contains(text)))
+            | Job.experiment.in_(Experiment.select(Experiment.id).where(Experiment.name.contains(text)))
+            | Job.id.in_(Tag.select(Tag.job).where(Tag.name.contains(text))))
+    number = parse_id(text.removeprefix("#"))
+    return cond | (Job.id == number) if number is not None else cond
 
 
 def read_log(ctx: Context, job: Job, offset: int = 0) -> tuple[bytes, int]:
@@ -106,6 +132,9 @@ def cancel(ctx: Context, user: User, job: Job) -> Job:
     if not job.slurm_job_id:
         raise Conflict(f"job {job.id} has no Slurm job yet", "job")
     ctx.slurm.cancel(job.slurm_job_id, user=job.unix_user or None)
+    # Slurm records the uid scancel ran as (the job's own user): who asked is kept here.
+    Job.update(cancelled_by=user.username).where(Job.id == job.id).execute()
+    job.cancelled_by = user.username
     return job
 
 
@@ -118,7 +147,9 @@ def job_dict(job: Job) -> dict:
         "project": job.project.name if job.project_id else None,
         "experiment": job.experiment.name if job.experiment_id else None,
         "status": job.status, "slurm_job_id": job.slurm_job_id, "slurm_state": job.slurm_state,
-        "reason": job.reason, "exit_code": job.exit_code,
+        "reason": job_reasons.shown_reason(job), "exit_code": job.exit_code,
+        "expected_start_at": iso(job_reasons.expected_start(job)),
+        "cancelled_by": job_reasons.canceller(job),
         "inputs": job.inputs, "output_variables": job.output_variables,
         "output_files": job.output_files, "notes": job.notes,
         "machine_type": job.machine_type, "partition": job.partition,

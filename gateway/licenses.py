@@ -1,7 +1,12 @@
-"""Licences: who may charge them, and their usage (totals, per person, per template)."""
+"""Licences: who may charge them, and their usage (totals, per person, per template).
+
+A licence's sponsor (Owner) and members (Member) come from the site config; the
+sponsor grants more people and teams through Manage Access. The config's entries show
+in the licence's access list marked ``source: config``: only the config changes them.
+"""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 from peewee import JOIN, fn
 
@@ -10,7 +15,7 @@ from .charging import license_usage
 from .config import License
 from .context import Context
 from .db import utcnow
-from .errors import NotFound
+from .errors import Conflict, NotFound
 from .hours import hours
 from .models import Job, Template, User
 
@@ -24,6 +29,29 @@ def get_license(ctx: Context, user: User, name: str) -> License:
 
 def list_licenses(ctx: Context, user: User) -> list[License]:
     return [lic for lic in ctx.config.licenses.values() if access.can(user, "license.view", lic)]
+
+
+def config_access(lic: License) -> list[dict]:
+    """The licence's sponsor and members as the config names them (access list rows)."""
+    rows = []
+    if lic.sponsor:
+        rows.append({"user": lic.sponsor, "team": None, "role": "owner", "source": "config"})
+    for member in lic.members:
+        team = member.removeprefix("team:") if member.startswith("team:") else None
+        rows.append({"user": None if team else member, "team": team, "role": "member",
+                     "source": "config"})
+    return rows
+
+
+def refuse_config_revoke(lic: License, user_name: str | None, team_name: str | None) -> None:
+    """Refuse, saying why, to take away through the API a role the config gives."""
+    for row in config_access(lic):
+        if (user_name and row["user"] == user_name) or (team_name and row["team"] == team_name):
+            who = f"user {user_name!r}" if user_name else f"team {team_name!r}"
+            as_what = "sponsor" if row["role"] == "owner" else "member"
+            raise Conflict(f"{who} is the {as_what} of licence {lic.name!r} in the site configuration "
+                           f"(its [[licenses]] entry): an administrator changes it there, it cannot be "
+                           f"revoked here", "user" if user_name else "team")
 
 
 def license_dict(lic: License, usage: dict[str, tuple[int, int]] | None = None) -> dict:
@@ -55,9 +83,16 @@ def usage_report(ctx: Context, user: User, name: str, mine: bool = False, days: 
                    .join(Template, join_type=JOIN.LEFT_OUTER, on=(Job.template == Template.id))
                    .where(cond).group_by(Template.name).order_by(Template.name))
     since = utcnow() - timedelta(days=days)
-    day = fn.date(Job.submitted_at)
+    day = fn.date(Job.submitted_at).coerce(False)  # the database's date, not a datetime
     by_day = (Job.select(day, *base).where(cond & (Job.submitted_at >= since))
               .group_by(day).order_by(day))
     return {**license_dict(lic), "scope": "mine" if mine else "all",
             "by_user": _rows(by_user), "by_template": _rows(by_template),
-            "by_day": [{**r, "day": str(r["name"])} for r in _rows(by_day)]}
+            "by_day": [{**r, "name": _iso_day(r["name"]), "day": _iso_day(r["name"])} for r in _rows(by_day)]}
+
+
+def _iso_day(value) -> str:
+    """A day as ISO 8601 (``2026-11-26``), as SQLite (text) or PostgreSQL (a date) gives it."""
+    if isinstance(value, datetime):
+        value = value.date()
+    return value.isoformat() if isinstance(value, date) else str(value)[:10]

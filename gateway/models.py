@@ -189,6 +189,11 @@ class Job(BaseModel):
     submitted_at = pw.DateTimeField(default=utcnow, index=True)
     started_at = pw.DateTimeField(null=True)
     ended_at = pw.DateTimeField(null=True)
+    # While pending: when Slurm expects it to start (squeue's estimate; None: no estimate).
+    expected_start_at = pw.DateTimeField(null=True)
+    # The user name of whoever cancelled it through the gateway ("" = nobody did): Slurm
+    # records only the Unix uid scancel ran as, the job's own user.
+    cancelled_by = pw.CharField(max_length=64, default="")
     # True once outputs are collected and charges are final: the poller stops here.
     finalized = pw.BooleanField(default=False, index=True)
 

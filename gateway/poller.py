@@ -1,7 +1,9 @@
 """The accounting sync: each tick reads Slurm once for all unfinished jobs.
 
 One ``sacct`` call covers every unfinished job; ``squeue`` is asked only about the
-jobs accounting does not know yet (just submitted). Every write sets values read
+jobs accounting does not know yet (just submitted), and about pending jobs (why they
+wait, when Slurm expects them to start) when first seen and once a minute after that,
+all in one call. Every write sets values read
 from Slurm rather than adding to them, and a finished job is finalised in one
 guarded update, so a tick that runs twice, or dies half-way, neither loses nor
 doubles a charge. If Slurm cannot be read, the tick changes nothing.
@@ -67,7 +69,7 @@ def _read_exit_status(base) -> int | None:
 # The columns a tick compares; loading only these keeps a tick over thousands of
 # unfinished jobs close to the cost of the sacct call itself.
 TRACKED = ("status", "slurm_state", "reason", "exit_code", "elapsed_seconds", "alloc_cpus",
-           "alloc_gpus", "cpu_seconds", "gpu_seconds", "started_at", "ended_at")
+           "alloc_gpus", "cpu_seconds", "gpu_seconds", "started_at", "ended_at", "expected_start_at")
 COLUMNS = ("id", "kind", "slurm_job_id", "template") + TRACKED  # "template" reads as its id
 
 
@@ -129,6 +131,8 @@ def _changes(ctx: Context, job: dict, rec: SlurmJob) -> dict:
         return {}
     if outcome.status == PENDING and _lacks_pending_reason(rec):
         del fields["reason"]  # no news: keep the reason the job has
+    if outcome.status == PENDING and rec.queue_checked:
+        fields["expected_start_at"] = rec.expected_start  # None: Slurm no longer estimates one
     changes = {k: v for k, v in fields.items() if job[k] != v}
     if outcome.final:
         changes.update(_finish(ctx, job, outcome.status))
@@ -210,41 +214,60 @@ def read_records(slurm: SlurmClient, ids: list[str], known: Collection[str] = ()
     """Accounting records for ``ids``, completed from the controller in one ``squeue``.
 
     squeue is asked (once, for all of them) about the jobs accounting does not know
-    yet and about pending jobs whose accounting record has no reason (Slurm 24.11's
-    sacct shows ``None`` for a held job that squeue calls ``JobHeldUser``), except
-    those in ``known``, whose reason the gateway already has. Charges still come from
-    the accounting record; only its reason is taken from squeue.
+    yet and about pending jobs, except those in ``known``, whose reason and start
+    estimate the gateway got recently. Only the controller knows when a pending job is
+    expected to start, and sometimes why it waits (Slurm 24.11's sacct shows ``None``
+    for a held job that squeue calls ``JobHeldUser``). Charges still come from the
+    accounting record; only the reason and the estimate are taken from squeue.
     """
     records = slurm.accounting(ids)
     missing = [i for i in ids if i not in records]
-    no_reason = [i for i in ids if i in records and i not in known and _lacks_pending_reason(records[i])]
-    if not missing and not no_reason:
+    pending = [i for i in ids if i in records and i not in known
+               and normalise(records[i].state) == "PENDING"]
+    if not missing and not pending:
         return records
-    queued = slurm.queue(missing + no_reason)
+    queued = slurm.queue(missing + pending)
     for i in missing:
         if i in queued:
             records[i] = queued[i]
-    for i in no_reason:
+    for i in pending:
         q = queued.get(i)
-        if q is not None and q.reason not in ("", "None"):
-            records[i] = replace(records[i], reason=q.reason)
+        if q is None:
+            continue  # gone from the queue in between: accounting's record stands
+        reason = q.reason if q.reason not in ("", "None") else records[i].reason
+        records[i] = replace(records[i], reason=reason, expected_start=q.expected_start,
+                             queue_checked=True)
     return records
 
 
-# Pending reasons that only squeue knows are asked again at most this often; in
-# between, a job keeps the reason it has (one squeue over thousands of held jobs costs
-# about as much as the sacct call itself).
-PENDING_REASON_REFRESH_S = 60.0
-_last_reason_refresh = 0.0
+# A pending job's reason and start estimate come from squeue when the job is first seen,
+# then at most this often, for all pending jobs in one call; in between, a job keeps
+# what it has (one squeue over thousands of held jobs costs about as much as the sacct
+# call itself).
+PENDING_REFRESH_S = 60.0
 
 
-def _known_reasons(jobs: list[dict]) -> set[str]:
-    global _last_reason_refresh
-    now = time.monotonic()
-    if now - _last_reason_refresh >= PENDING_REASON_REFRESH_S:
-        _last_reason_refresh = now
-        return set()
-    return {j["slurm_job_id"] for j in jobs if j["status"] == PENDING and j["reason"].startswith("waiting: ")}
+@dataclass
+class QueueMemory:
+    """The Slurm ids squeue answered about since the last refresh (in this process)."""
+
+    refreshed: float = 0.0
+    asked: set[str] = field(default_factory=set)
+
+    def known(self) -> set[str]:
+        now = time.monotonic()
+        if now - self.refreshed >= PENDING_REFRESH_S:
+            self.refreshed = now
+            self.asked.clear()
+        return set(self.asked)
+
+
+def _queue_memory(ctx: Context) -> QueueMemory:
+    # Kept with the context: one per gateway (and per test gateway), never shared.
+    memory = ctx.__dict__.get("queue_memory")
+    if memory is None:
+        memory = ctx.__dict__["queue_memory"] = QueueMemory()
+    return memory
 
 
 def tick(ctx: Context) -> TickResult:
@@ -262,7 +285,9 @@ def tick(ctx: Context) -> TickResult:
     result.unfinished = len(jobs)
     if not jobs:
         return result
-    records = read_records(ctx.slurm, [j["slurm_job_id"] for j in jobs], _known_reasons(jobs))
+    memory = _queue_memory(ctx)
+    records = read_records(ctx.slurm, [j["slurm_job_id"] for j in jobs], memory.known())
+    memory.asked.update(i for i, rec in records.items() if rec.queue_checked)
     pending_writes = []
     for job in jobs:
         rec = records.get(job["slurm_job_id"])

@@ -11,6 +11,7 @@ from datetime import timedelta
 from . import access
 from .db import iso, utcnow
 from .errors import LinkGone, NotFound
+from .job_reasons import canceller, shown_reason
 from .models import Job, ShareLink, User
 from .tokens import hash_token, new_token
 from .validation import by_id, get_int
@@ -77,12 +78,13 @@ def link_dict(link: ShareLink, token: str | None = None, base_url: str = "") -> 
 
 
 def public_job_dict(job: Job) -> dict:
-    """What a link shows: never who ran it, the licence, or anything to act on."""
+    """What a link shows: never who ran it (or cancelled it), the licence, or anything
+    to act on."""
     return {
         "id": job.id, "name": job.name,
         "template_version": job.template_version.version if job.template_version_id else None,
-        "status": job.status, "reason": job.reason, "exit_code": job.exit_code,
-        "inputs": job.inputs, "output_variables": job.output_variables,
+        "status": job.status, "reason": "cancelled" if canceller(job) else shown_reason(job),
+        "exit_code": job.exit_code, "inputs": job.inputs, "output_variables": job.output_variables,
         "output_files": job.output_files, "submitted_at": iso(job.submitted_at),
         "started_at": iso(job.started_at), "ended_at": iso(job.ended_at),
     }

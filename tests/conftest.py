@@ -19,6 +19,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -187,6 +188,26 @@ slurm_account = "not_in_slurm"
 """
 
 
+_MIGRATED_SQLITE: list[Path] = []
+
+
+def _copy_migrated_sqlite(target: Path) -> None:
+    """An empty, fully migrated SQLite database at ``target``: migrated once per test
+    session, then copied (running every migration for each test costs half its setup).
+    tests/fast/test_migrations.py runs the migrations themselves."""
+    from gateway.db import bind, database
+    from gateway.migrate import upgrade
+
+    if not _MIGRATED_SQLITE:
+        template = Path(tempfile.mkdtemp(prefix="gateway-migrated-")) / "gateway.db"
+        bind(f"sqlite:///{template}")
+        upgrade()
+        database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
+        database.close()
+        _MIGRATED_SQLITE.append(template)
+    shutil.copyfile(_MIGRATED_SQLITE[0], target)
+
+
 class Gateway:
     """One gateway under test: its app, a Flask client, an admin token, helpers."""
 
@@ -207,9 +228,11 @@ class Gateway:
             (base / sub).mkdir(exist_ok=True)
         os.chmod(base, 0o755)
         self.config = config.load(self.config_path)
+        if backend == "sqlite":
+            _copy_migrated_sqlite(base / "gateway.db")
         bind(self.config.database_url)
         self.database = database
-        upgrade()
+        upgrade()  # nothing left to do on a copy: it checks the copy is current
         if not self.fast:
             hand_to_service(base)
         self.ctx = Context.from_config(self.config)
@@ -334,6 +357,27 @@ def fake_gw(request, tmp_path):
     g = Gateway(base, url, request.param, slurm=FakeSlurm())
     yield g
     g.close()
+
+
+@pytest.fixture
+def fake_gw_ready(fake_gw):
+    """``fake_gw`` with a public-enough world to run in: environment "base", experiment
+    proj/exp, and a template "tpl" with one output, OUT_X."""
+    fake_gw.environment()
+    fake_gw.experiment()
+    fake_gw.template(name="tpl", outputs=[{"name": "OUT_X", "type": "string"}])
+    return fake_gw
+
+
+def sign_in_from_directory(gw: Gateway, *names: str) -> None:
+    """Directory people log in once (as on their first visit), replacing the local
+    accounts of the same names the fixture made."""
+    from gateway.models import User
+
+    User.delete().where(User.username.in_(names)).execute()
+    for name in names:
+        r = gw.client.post("/api/v1/auth/token", json={"username": name, "password": f"{name}-pw"})
+        assert r.status_code == 201, r.json
 
 
 @pytest.fixture

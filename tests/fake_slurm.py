@@ -70,6 +70,8 @@ class FakeJob:
     state: str = "PENDING"
     reason: str = "Priority"
     start_time: datetime | None = None
+    # While pending: when the controller expects it to start (squeue's Start column).
+    expected_start: datetime | None = None
     end_time: datetime | None = None
     exit_code: str = "0:0"
     elapsed: int = 0
@@ -100,7 +102,8 @@ class FakeJob:
         row = {"JobID": self.job_id, "JobName": self.name, "State": self.state,
                "Reason": self.reason if self.state == "PENDING" else "None",
                "Submit": _local(self.submit_time),
-               "Start": _local(self.start_time) if self.start_time else "N/A",
+               "Start": _local(self.start_time or self.expected_start)
+               if self.start_time or self.expected_start else "N/A",
                "Account": self.account, "Partition": self.partition}
         return SEP.join(row[k] for k in SQUEUE_FORMAT)
 

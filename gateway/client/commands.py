@@ -5,12 +5,14 @@ import json
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 
 from ..hours import format_hours
-from ..slurm.states import COMPLETED
+from ..slurm.states import COMPLETED, PENDING, RUNNING
 from .http import ApiClient, ClientError, save_settings, token_for_password
 
 
@@ -28,9 +30,10 @@ def _call(fn, *args, **kwargs):
         raise click.ClickException(str(e)) from None
 
 
-def _print_job(job: dict) -> None:
+def _print_job(job: dict, show_user: bool = False) -> None:
     click.echo(f"job {job['id']}  {job['status']}"
                + (f" ({job['reason']})" if job.get("reason") else "")
+               + (f"  by {job['user']}" if show_user else "")
                + f"  slurm={job.get('slurm_job_id') or '-'}  license={job['license']}"
                + f"  cpu_h={format_hours(job['cpu_hours'])} gpu_h={format_hours(job['gpu_hours'])}")
 
@@ -103,17 +106,21 @@ def register(cli: click.Group) -> None:
             sys.exit(_wait(client, job["id"]))
 
     @cli.command("jobs")
+    @click.option("--all", "every", is_flag=True, help="Every job you can see, not only yours")
     @click.option("--status", default=None)
     @click.option("--template", default=None)
     @click.option("--project", default=None)
     @click.option("--page", type=int, default=1)
-    def list_jobs(status, template, project, page):
-        """List your jobs (newest first)."""
+    def list_jobs(every, status, template, project, page):
+        """List your jobs, newest first (--all: every job you can see)."""
         params = {k: v for k, v in (("status", status), ("template", template),
                                     ("project", project), ("page", page)) if v}
+        if not every:
+            params["mine"] = "1"
         result = _call(_client().get, "/jobs", params=params)
+        click.echo(jobs_heading(every))
         for job in result["jobs"]:
-            _print_job(job)
+            _print_job(job, show_user=every)
         click.echo(f"page {result['page']}, {result['total']} jobs in all")
 
     @cli.command("status")
@@ -135,18 +142,10 @@ def register(cli: click.Group) -> None:
     @click.argument("job_id", type=int)
     @click.option("-f", "--follow", is_flag=True, help="Keep printing until the job ends")
     def log(job_id, follow):
-        """Print the job log."""
+        """Print the job log (says on stderr when the job has not started, and why)."""
         client = _client()
-        offset = 0
-        while True:
-            r = _call(client.request, "GET", f"/jobs/{job_id}/log", params={"offset": offset})
-            sys.stdout.buffer.write(r.content)
-            sys.stdout.flush()
-            offset = int(r.headers.get("X-Log-Offset", offset))
-            if not follow or (r.headers.get("X-Job-Finalized") == "true" and not r.content):
-                return
-            if not r.content:
-                time.sleep(2)
+        _call(print_log, client, job_id, follow, sys.stdout.buffer,
+              lambda line: click.echo(line, err=True))
 
     @cli.command("fetch")
     @click.argument("job_id", type=int)
@@ -171,6 +170,51 @@ def register(cli: click.Group) -> None:
         """Cancel a pending or running job."""
         _call(_client().post, f"/jobs/{job_id}/cancel")
         click.echo(f"cancel requested for job {job_id}")
+
+
+def jobs_heading(every: bool) -> str:
+    """The first line of `gateway jobs`: which jobs it lists."""
+    return "every job you can see:" if every else "your jobs (use --all for every job you can see):"
+
+
+def why_waiting(job: dict) -> str:
+    """Why a pending job has not started, from the reason the gateway gives (plain words,
+    Slurm's code after them), worded to follow "waiting to start: "."""
+    reason = (job.get("reason") or "").strip().removeprefix("waiting: ").removeprefix("waiting ")
+    if reason == "submitting":
+        return "being submitted to Slurm"
+    return reason or "in Slurm's queue"
+
+
+def print_log(client: ApiClient, job_id: int, follow: bool, out: BinaryIO, say: Callable[[str], None],
+              sleep: Callable[[float], None] = time.sleep, interval: float = 2.0) -> None:
+    """Write the job's log to ``out``; with ``follow``, until the job has ended.
+
+    While the job is pending there is no log yet: ``say`` (stderr) tells that it is
+    waiting and why, again whenever the reason changes, and when it starts running.
+    """
+    offset, said = 0, ""
+    while True:
+        r = client.request("GET", f"/jobs/{job_id}/log", params={"offset": offset})
+        out.write(r.content)
+        out.flush()
+        offset = int(r.headers.get("X-Log-Offset", offset))
+        pending = r.headers.get("X-Job-Status") == PENDING
+        if pending and not r.content:
+            why = why_waiting(client.get(f"/jobs/{job_id}"))
+            if why != said:
+                say(f"job {job_id} is waiting to start: {why}; "
+                    + ("its log follows once it runs" if follow
+                       else f"`gateway log {job_id} --follow` waits for it"))
+                said = why
+        elif said and not pending:
+            status = r.headers.get("X-Job-Status", RUNNING)
+            say(f"job {job_id} is running" if status == RUNNING else f"job {job_id} has ended: {status}")
+            said = ""
+        if not follow or (r.headers.get("X-Job-Finalized") == "true" and not r.content):
+            return
+        if not r.content:
+            sleep(interval)
 
 
 def _wait(client: ApiClient, job_id: int, interval: float = 2.0) -> int:

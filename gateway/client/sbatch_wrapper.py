@@ -1,8 +1,8 @@
 """`gateway-sbatch`: submit a plain batch script through the gateway, charged to a licence.
 
-Used like sbatch on a login node; the job is tracked, its log kept and its CPU/GPU
-hours charged like any portal job. Prints sbatch's own "Submitted batch job N" line
-so scripts that parse it keep working.
+Used like sbatch on a login node, with sbatch's options (see sbatch_options); the job
+is tracked, its log kept and its CPU/GPU hours charged like any portal job. Prints
+sbatch's own "Submitted batch job N" line so scripts that parse it keep working.
 """
 from __future__ import annotations
 
@@ -12,43 +12,79 @@ from pathlib import Path
 
 import click
 
+from ..errors import ValidationError
+from ..sbatch_directives import parse_directives, parse_time_limit
 from .commands import _call, _client, _wait
+from .sbatch_options import (
+    OptionError,
+    SbatchArgs,
+    choose_license,
+    help_text,
+    parse_args,
+    with_directives,
+    wrap_script,
+)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("script", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("-L", "--license", "license_", envvar="GATEWAY_LICENSE", required=True,
-              help="Licence to charge (or $GATEWAY_LICENSE)")
-@click.option("-t", "--time", "time_limit", default=None, help="Time limit (overrides #SBATCH --time)")
-@click.option("-J", "--job-name", default=None)
-@click.option("-p", "--partition", default=None)
-@click.option("--project", default=None)
-@click.option("--experiment", default=None)
-@click.option("--parsable", is_flag=True, help="Print only the Slurm job id")
-@click.option("--wait", is_flag=True, help="Wait for the job to end; exit 1 if it failed")
-def main(script, license_, time_limit, job_name, partition, project, experiment, parsable, wait):
-    """Submit SCRIPT to Slurm through the gateway."""
-    text = sys.stdin.read() if script == "-" else Path(script).read_text()
-    payload = {"script": text, "license": license_, "workdir": os.getcwd()}
-    if time_limit:
-        from ..errors import ValidationError
-        from ..sbatch_directives import parse_time_limit
+def read_script(args: SbatchArgs) -> str:
+    if "wrap" in args.wrapper:
+        return wrap_script(str(args.wrapper["wrap"]))
+    if args.script in (None, "-"):
+        if args.script is None and sys.stdin.isatty():
+            raise OptionError("no script given: name a script file, '-' for standard input, or --wrap")
+        return sys.stdin.read()
+    path = Path(args.script)
+    if not path.is_file():
+        raise OptionError(f"{args.script}: no such script file")
+    return path.read_text()
+
+
+def build_payload(args: SbatchArgs, script: str, licence: str, cwd: str) -> dict:
+    """The body of ``POST /jobs/sbatch`` for ``args`` (the options sbatch reads on its
+    command line, the rest as #SBATCH lines in the script)."""
+    opts = args.wrapper
+    payload: dict = {"script": with_directives(script, args.directives), "license": licence,
+                     "workdir": os.path.normpath(os.path.join(cwd, str(opts.get("chdir") or ".")))}
+    if opts.get("time"):
         try:
-            payload["time_limit_minutes"] = parse_time_limit(time_limit, "--time")
+            payload["time_limit_minutes"] = parse_time_limit(str(opts["time"]), "-t/--time")
         except ValidationError as e:
-            raise click.BadParameter(e.message, param_hint="--time") from None
-    for key, value in (("job_name", job_name), ("partition", partition),
-                       ("project", project), ("experiment", experiment)):
-        if value:
-            payload[key] = value
+            raise OptionError(f"-t/--time: {e.message}") from None
+    for key, name in (("job_name", "job-name"), ("partition", "partition"),
+                      ("project", "project"), ("experiment", "experiment")):
+        if opts.get(name):
+            payload[key] = opts[name]
+    return payload
+
+
+def submit(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if args.wrapper.get("help") or args.wrapper.get("usage"):
+        click.echo(help_text(), nl=False)
+        return 0
+    script = read_script(args)
     client = _client()
-    job = _call(client.post, "/jobs/sbatch", payload)
-    if parsable:
+    licence = choose_license(args, os.environ.get("GATEWAY_LICENSE") or None,
+                             parse_directives(script).get("account") or None,
+                             lambda: _call(client.get, "/licenses"))
+    job = _call(client.post, "/jobs/sbatch", build_payload(args, script, licence, os.getcwd()))
+    if args.wrapper.get("parsable"):
         click.echo(job["slurm_job_id"])
-    else:
+    elif not args.wrapper.get("quiet"):
         click.echo(f"Submitted batch job {job['slurm_job_id']} (gateway job {job['id']})")
-    if wait:
-        sys.exit(_wait(client, job["id"]))
+    if args.wrapper.get("wait"):
+        return _wait(client, job["id"])
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Submit a script to Slurm through the gateway (`gateway-sbatch --help`)."""
+    try:
+        sys.exit(submit(sys.argv[1:] if argv is None else argv))
+    except (OptionError, click.ClickException) as e:
+        message = e.format_message() if isinstance(e, click.ClickException) else str(e)
+        click.echo(f"gateway-sbatch: error: {message}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from ..errors import SlurmError, SlurmNoAnswer, SlurmUnavailable
 from .client import SlurmJob, SubmitRequest
+from .states import normalise
 from .tres import parse_tres, tres_cpus, tres_gpus
 
 logger = logging.getLogger(__name__)
@@ -112,10 +113,14 @@ def parse_squeue(text: str) -> dict[str, SlurmJob]:
         if len(values) != len(keys):
             continue
         row = dict(zip(keys, values, strict=True))
+        start = parse_time(row["Start"])
         jobs[row["JobID"]] = SlurmJob(
             job_id=row["JobID"], name=row["JobName"], state=row["State"],
-            submit_time=parse_time(row["Submit"]), start_time=parse_time(row["Start"]),
+            submit_time=parse_time(row["Submit"]), start_time=start,
             reason=row["Reason"], source="squeue", native=row,
+            # For a pending job squeue's start column is the controller's estimate.
+            expected_start=start if normalise(row["State"]) == "PENDING" else None,
+            queue_checked=True,
         )
     return jobs
 

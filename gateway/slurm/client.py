@@ -24,6 +24,10 @@ class SlurmJob:
     end_time: datetime | None = None
     reason: str = ""
     source: str = "sacct"  # or "squeue": the accounting database does not know it yet
+    # A pending job's expected start: only the controller (squeue) estimates it, so it
+    # is current only where ``queue_checked`` says squeue was read for this record.
+    expected_start: datetime | None = None
+    queue_checked: bool = False
     native: dict[str, str] = field(default_factory=dict)
 
 

@@ -157,7 +157,7 @@ def list_jobs():
     per_page = get_int(dict(args), "per_page", default=50, minimum=1, maximum=jobs.MAX_PER_PAGE)
     rows, total = jobs.list_jobs(ctx(), user(), status=args.get("status"), template=args.get("template"),
                                  project=args.get("project"), tag=args.get("tag"), page=page,
-                                 per_page=per_page)
+                                 per_page=per_page, mine=args.get("mine") in ("1", "true"))
     return jsonify({"jobs": [jobs.job_dict(j) for j in rows], "page": page,
                     "per_page": per_page, "total": total})
 

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 from screens import shot
 
-from gateway.models import User
+from tests.conftest import sign_in_from_directory
 
 pytestmark = pytest.mark.parametrize("gw", ["sqlite"], indirect=True)
 
@@ -22,10 +22,7 @@ def login(page, username, password):
 
 def world(gw):
     """admin (local) sets up data and access; alice and bob come from the directory."""
-    User.delete().where(User.username.in_(["alice", "bob"])).execute()
-    for name in ("alice", "bob"):
-        r = gw.client.post("/api/v1/auth/token", json={"username": name, "password": f"{name}-pw"})
-        assert r.status_code == 201, r.json
+    sign_in_from_directory(gw, "alice", "bob")
     gw.environment("base", public=True)
     gw.experiment("lab", "run1")
     gw.ok("PUT", "/projects/lab/experiments/run1/files/raw/a.txt", 201, data=b"1\n2\n3\n")
@@ -171,6 +168,7 @@ def test_viewer_cannot_run_and_member_sees_jobs_live(gw, portal, new_page):
     job = gw.run("slow", project="lab", experiment="run1")
     alice = new_page(portal)
     login(alice, "alice", "alice-pw")
+    alice.goto("/jobs?scope=all")  # not her job: the table shows her own by default
     row = alice.locator(f"tr[data-job='{job['id']}']")
     expect(row.locator(".badge")).to_have_text(re.compile("Pending|Running"))
     expect(row.locator(".badge")).to_have_text("Completed", timeout=90_000)

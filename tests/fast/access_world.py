@@ -44,13 +44,13 @@ class World:
         by_team = Project.create(name="by-team", owner=self.admin)
         grant("project", by_team, "member", team=team)
         viewed = Project.create(name="viewed", owner=self.bob)
-        grant("project", viewed, "viewer", user=self.alice)  # sees the project, not its jobs
+        grant("project", viewed, "viewer", user=self.alice)  # sees its jobs, read-only
         closed = Project.create(name="closed", owner=self.bob)
         grant("project", closed, "manager", team=other_team)
         self.places = [  # (project, experiment, alice sees jobs there)
             (mine, Experiment.create(project=mine, name="e", owner=self.alice), True),
             (by_team, Experiment.create(project=by_team, name="e", owner=self.admin), True),
-            (viewed, Experiment.create(project=viewed, name="e", owner=self.bob), False),
+            (viewed, Experiment.create(project=viewed, name="e", owner=self.bob), True),
             (closed, Experiment.create(project=closed, name="e", owner=self.bob), False),
         ]
         granted = Experiment.create(project=closed, name="granted", owner=self.bob)

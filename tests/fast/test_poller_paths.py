@@ -16,11 +16,8 @@ from gateway.slurm.states import COMPLETED, FAILED, PENDING, RUNNING
 
 
 @pytest.fixture
-def gw(fake_gw):
-    fake_gw.environment()
-    fake_gw.experiment()
-    fake_gw.template(name="tpl", outputs=[{"name": "OUT_X", "type": "string"}])
-    return fake_gw
+def gw(fake_gw_ready):
+    return fake_gw_ready
 
 
 def _row(job) -> Job:
@@ -41,8 +38,10 @@ def later(monkeypatch):
 def test_a_job_is_followed_to_its_end_and_charged_once(gw):
     job = gw.run("tpl", machine_type="double")
     sid = job["slurm_job_id"]
-    assert gw.tick().slurm_calls == 1 and _row(job).status == PENDING
+    # sacct, and squeue once for the new pending job (its start estimate); then one call.
+    assert gw.tick().slurm_calls == 2 and _row(job).status == PENDING
     assert _row(job).reason.startswith("waiting"), _row(job).reason
+    assert gw.tick().slurm_calls == 1
     gw.slurm.start(sid)
     gw.tick()
     assert _row(job).status == RUNNING and _row(job).started_at is not None

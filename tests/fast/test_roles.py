@@ -198,3 +198,59 @@ def test_only_owners_make_owners_and_revoke_works(gw):
     gw.ok("DELETE", "/templates/tpl/access", json={"team": "lab-team"})
     assert gw.api("GET", "/templates/tpl", token=gw.alice_token).status_code == 404
     assert Role.MEMBER < Role.MANAGER
+
+
+# --- jobs: what a role on the data a job ran on lets someone do with the job -----------
+
+def job_actions(gw, job_id, t):
+    base = f"/jobs/{job_id}"
+    return {  # in this order: cancelling comes last
+        "view": lambda: gw.api("GET", base, token=t),
+        "list": lambda: _listed(gw.api("GET", "/jobs?per_page=500", token=t), job_id),
+        "view_log": lambda: gw.api("GET", f"{base}/log", token=t),
+        "read_comments": lambda: gw.api("GET", f"{base}/comments", token=t),
+        "tag": lambda: gw.api("POST", f"{base}/tags", token=t, json={"name": "mine"}),
+        "comment": lambda: gw.api("POST", f"{base}/comments", token=t, json={"body": "hi"}),
+        "share": lambda: gw.api("POST", f"{base}/share-links", token=t, json={}),
+        "cancel": lambda: gw.api("POST", f"{base}/cancel", token=t),
+    }
+
+
+def _listed(r, job_id):
+    if r.status_code == 200 and job_id not in {j["id"] for j in r.json["jobs"]}:
+        r.status_code = 404  # not among the jobs shown to them
+    return r
+
+
+# The entry of access.ACTIONS each check asks.
+JOB_ENTRY = {"view": "job.view", "list": "job.view", "view_log": "job.view",
+             "read_comments": "comment.view", "tag": "job.tag", "comment": "job.comment",
+             "share": "job.share", "cancel": "job.cancel"}
+
+
+@pytest.mark.parametrize("principal", ["user", "team"])
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("place", ["project", "experiment"])
+def test_job_role_matrix(gw, place, role, principal):
+    """Someone else's job, on data where alice holds ``role``: she holds that role on the
+    job, up to Manager (only who ran a job owns it). Viewers see it read-only."""
+    from gateway.access import ACTIONS
+
+    setup_world(gw)
+    job = gw.ok("POST", "/jobs/sbatch", 201, json={
+        "script": "#!/bin/bash\ntrue\n", "license": "test-lab", "project": "proj", "experiment": "exp"})
+    gw.slurm.start(job["slurm_job_id"])
+    gw.tick()
+    gw.ok("POST", f"/jobs/{job['id']}/comments", 201, json={"body": "the admin's note"})
+    grant(gw, {"project": "/projects/proj", "experiment": "/projects/proj/experiments/exp"}[place],
+          principal, role)
+    held = min(ROLE_NAMES[role], Role.MANAGER) if role else None
+    for action, call in job_actions(gw, job["id"], gw.alice_token).items():
+        r = call()
+        allowed = held is not None and held >= ACTIONS[JOB_ENTRY[action]]
+        if allowed:
+            assert r.status_code in (200, 201, 202), (place, action, role, principal, r.status_code)
+        else:
+            seen = held is not None and held >= ACTIONS["job.view"]
+            assert r.status_code == (403 if seen else 404), (place, action, role, principal, r.status_code)
+            assert b"the admin's note" not in r.get_data()

@@ -4,9 +4,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from tests.conftest import as_service, hand_to_service
+
+SBATCH = "gateway.client.sbatch_wrapper"
 
 
 def cli(server, token, *args, cwd=None, input=None, module="gateway.cli"):
@@ -68,11 +72,12 @@ def test_poller_worker_follows_jobs_by_itself(gw, server):
 
 def test_sbatch_wrapper_submits_a_plain_script_charged_to_a_license(gw, server, tmp_path):
     script = tmp_path / "plain.sh"
-    script.write_text("#!/bin/bash\n#SBATCH --cpus-per-task=2\n#SBATCH --time=0:05:00\n"
+    script.write_text("#!/bin/bash\n#SBATCH --cpus-per-task=1\n#SBATCH --time=0:05:00\n"
                       "echo plain job in $(pwd)\necho data > $JOB_OUTPUT_DIR/o.txt\nsleep 2\n")
     workdir = Path("/var/tmp")  # readable by the job user, like a shared home dir
-    out = cli(server, gw.token, str(script), "--license", "other-lab", cwd=workdir,
-              module="gateway.client.sbatch_wrapper")
+    # -A is the Slurm account, as in sbatch: it charges the licence that uses it; -c on
+    # the command line wins over the script's #SBATCH line.
+    out = cli(server, gw.token, "-A", "test_other", "-c", "2", str(script), cwd=workdir, module=SBATCH)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("Submitted batch job ")
     slurm_id = out.stdout.split()[3]
@@ -87,17 +92,81 @@ def test_sbatch_wrapper_submits_a_plain_script_charged_to_a_license(gw, server, 
     assert job["output_files"] == [{"path": "o.txt", "size": 5}]
     log = cli(server, gw.token, "log", str(job_id))
     assert "plain job in /var/tmp" in log.stdout
-    # Over the 72-hour ceiling, and without a licence: refused with the reason.
+    # The gateway licence by name; over the 72-hour ceiling: refused with the reason.
     script.write_text("#!/bin/bash\n#SBATCH --time=4-00:00:00\necho x\n")
-    long = cli(server, gw.token, str(script), "--license", "test-lab",
-               module="gateway.client.sbatch_wrapper")
+    long = cli(server, gw.token, "--gw-license", "test-lab", str(script), module=SBATCH)
     assert long.returncode != 0 and "time_limit_minutes: must be at most 4320" in long.stderr
     env = {k: v for k, v in os.environ.items() if k != "GATEWAY_LICENSE"}
-    nolic = subprocess.run([sys.executable, "-m", "gateway.client.sbatch_wrapper", str(script)],
+    nolic = subprocess.run([sys.executable, "-m", SBATCH, str(script)],
                            env={**env, "GATEWAY_URL": server, "GATEWAY_TOKEN": gw.token},
                            capture_output=True, text=True)
-    assert nolic.returncode != 0 and "--license" in nolic.stderr
+    assert nolic.returncode != 0 and "--gw-license NAME or -A SLURM_ACCOUNT" in nolic.stderr
 
+
+def test_sbatch_wrapper_refuses_what_it_cannot_honour_by_name(gw, server, tmp_path):
+    script = tmp_path / "x.sh"
+    script.write_text("#!/bin/bash\necho x\n")
+    before = gw.ok("GET", "/jobs")["total"]
+    for argv, words in ((["--frobnicate", "yes"], "--frobnicate: gateway-sbatch does not know this option"),
+                        (["--license", "test-lab"], "--license is refused: in sbatch it is short for "
+                                                    "-L/--licenses"),
+                        (["-A", "test_lab", "-o", "out.txt"], "-o/--output is refused"),
+                        (["-A", "no_such_account"], "no gateway licence you may use charges this Slurm "
+                                                    "account"),
+                        (["-A", "test_other", "--gw-license", "test-lab"], "disagree")):
+        out = cli(server, gw.token, *argv, str(script), module=SBATCH)
+        assert out.returncode != 0 and words in out.stderr, (argv, out.stderr)
+    # -L is Slurm's licences, passed on: this cluster has none, and Slurm says so.
+    slurm_licence = cli(server, gw.token, "-A", "test_lab", "-L", "nosuch:1", str(script), module=SBATCH)
+    assert slurm_licence.returncode != 0 and "licen" in slurm_licence.stderr.lower(), slurm_licence.stderr
+    assert gw.ok("GET", "/jobs")["total"] == before + 1  # only that one reached Slurm
+
+
+def test_jobs_mine_or_all_and_log_follow_of_a_pending_job(gw, server, tmp_path):
+    script = tmp_path / "held.sh"
+    script.write_text("#!/bin/bash\necho started after release\n")
+    held = cli(server, gw.token, "--gw-license", "test-lab", "--hold", "--parsable", str(script),
+               cwd="/var/tmp", module=SBATCH)
+    assert held.returncode == 0, held.stderr
+    slurm_id = held.stdout.strip()
+    job_id = next(j["id"] for j in gw.ok("GET", "/jobs")["jobs"] if j["slurm_job_id"] == slurm_id)
+    theirs = cli(server, gw.alice_token, "-A", "test_other", "-Q", str(script), cwd="/var/tmp",
+                 module=SBATCH)
+    assert theirs.returncode == 0 and theirs.stdout == "", theirs.stderr
+    alice_job = gw.ok("GET", "/jobs?mine=1", token=gw.alice_token)["jobs"][0]["id"]
+    mine = cli(server, gw.token, "jobs").stdout.splitlines()
+    assert mine[0] == "your jobs (use --all for every job you can see):"
+    assert any(line.startswith(f"job {job_id} ") for line in mine)
+    assert not any(line.startswith(f"job {alice_job} ") for line in mine)
+    every = cli(server, gw.token, "jobs", "--all").stdout.splitlines()
+    assert every[0] == "every job you can see:"
+    assert any(line.startswith(f"job {alice_job} ") and "by alice" in line for line in every)
+    assert any(line.startswith(f"job {job_id} ") and "by admin" in line for line in every)
+
+    # Held: `log --follow` says it is waiting, and why, then follows the log once it runs.
+    env = {**os.environ, "GATEWAY_URL": server, "GATEWAY_TOKEN": gw.token}
+    follow = subprocess.Popen([sys.executable, "-m", "gateway.cli", "log", str(job_id), "--follow"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    said: list[str] = []
+    reader = threading.Thread(target=lambda: said.extend(follow.stderr), daemon=True)
+    reader.start()
+    try:
+        gw.wait(job_id, timeout=60, until=lambda j: "JobHeldUser" in j["reason"])
+        deadline = time.monotonic() + 30
+        while not any("JobHeldUser" in line for line in said) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert any(line.startswith(f"job {job_id} is waiting to start: held by the person who ran it")
+                   and "(Slurm: JobHeldUser); its log follows once it runs" in line for line in said), said
+        subprocess.run(["scontrol", "release", slurm_id], check=True)
+        assert gw.wait(job_id)["status"] == "Completed"
+        out, _ = follow.communicate(timeout=60)
+    finally:
+        follow.kill()
+    reader.join(10)
+    assert follow.returncode == 0 and "started after release" in out
+    assert any(line.startswith(f"job {job_id} is running") or f"job {job_id} has ended" in line
+               for line in said), said
+    gw.wait(alice_job)
 
 def test_admin_commands(gw):
     env = {**os.environ, "GATEWAY_CONFIG": str(gw.config_path)}

@@ -166,8 +166,8 @@ def test_jobs_run_as_the_person_and_their_files_are_theirs(gw, server, tmp_path)
     script = tmp_path / "mine.sh"
     script.write_text("#!/bin/bash\nid -un\n")
     env = {**os.environ, "GATEWAY_URL": server, "GATEWAY_TOKEN": alice}
-    sub = subprocess.run([sys.executable, "-m", "gateway.client.sbatch_wrapper", str(script),
-                          "--license", "test-lab"], env=env, capture_output=True, text=True, cwd="/tmp")
+    sub = subprocess.run([sys.executable, "-m", "gateway.client.sbatch_wrapper", "--gw-license", "test-lab",
+                          str(script)], env=env, capture_output=True, text=True, cwd="/tmp")
     assert sub.returncode == 0, sub.stderr
     wrapped = gw.wait(int(sub.stdout.split("gateway job ")[1].rstrip(")\n")))
     assert wrapped["status"] == "Completed" and wrapped["unix_user"] == "alice"

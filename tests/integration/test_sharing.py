@@ -26,24 +26,32 @@ def world(gw):
     return tpl
 
 
-def test_members_see_all_jobs_on_their_data_and_nobody_else(gw):
+def test_everyone_with_a_role_on_the_data_sees_its_jobs_and_nobody_else(gw):
+    from gateway.users import add_user, create_token
+
     world(gw)
+    carol = create_token(add_user("carol"), "tests")  # no role on proj
     mine = gw.run("report")  # admin's job on proj/exp
     done = gw.wait(mine["id"])
     jid = done["id"]
+    # Members and Viewers (read-only) of the data see the job; nobody else does.
     for path in (f"/jobs/{jid}", f"/jobs/{jid}/log", f"/jobs/{jid}/files/r.txt", f"/jobs/{jid}/script"):
         assert gw.api("GET", path, token=gw.alice_token).status_code == 200, path
-        assert gw.api("GET", path, token=gw.bob_token).status_code == 404, path
-    assert [j["id"] for j in gw.ok("GET", "/jobs", token=gw.alice_token)["jobs"]] == [jid]
-    assert gw.ok("GET", "/jobs", token=gw.bob_token)["total"] == 0
-    assert gw.api("POST", f"/jobs/{jid}/cancel", token=gw.bob_token).status_code == 404
+        assert gw.api("GET", path, token=gw.bob_token).status_code == 200, path
+        assert gw.api("GET", path, token=carol).status_code == 404, path
+    for token in (gw.alice_token, gw.bob_token):
+        assert [j["id"] for j in gw.ok("GET", "/jobs", token=token)["jobs"]] == [jid]
+    assert gw.ok("GET", "/jobs", token=carol)["total"] == 0
+    assert gw.api("POST", f"/jobs/{jid}/cancel", token=carol).status_code == 404
+    assert gw.api("POST", f"/jobs/{jid}/cancel", token=gw.bob_token).status_code == 403
     # A Member sees others' jobs but does not manage them.
     assert gw.api("POST", f"/jobs/{jid}/cancel", token=gw.alice_token).status_code in (403, 409)
-    # alice's own job on the same data is seen by the project's owner, not by bob.
+    # alice's own job on the same data is seen by the project's owner and its Viewer.
     theirs = gw.run("report", token=gw.alice_token)
     assert theirs["user"] == "alice"
     assert gw.api("GET", f"/jobs/{theirs['id']}").status_code == 200
-    assert gw.api("GET", f"/jobs/{theirs['id']}", token=gw.bob_token).status_code == 404
+    assert gw.api("GET", f"/jobs/{theirs['id']}", token=gw.bob_token).status_code == 200
+    assert gw.api("GET", f"/jobs/{theirs['id']}", token=carol).status_code == 404
     assert gw.ok("GET", "/jobs?per_page=1&page=2", token=gw.alice_token)["total"] == 2
 
 
@@ -68,7 +76,7 @@ def test_tags_before_and_after_start(gw):
     assert gw.api("POST", f"/jobs/{jid}/tags", token=gw.alice_token, json={"name": ""}).status_code == 400
     gw.ok("DELETE", f"/jobs/{jid}/tags/follow-up", token=gw.alice_token)
     assert gw.ok("GET", f"/jobs/{jid}/tags", token=gw.alice_token) == ["ref"]
-    assert gw.api("POST", f"/jobs/{jid}/tags", token=gw.bob_token, json={"name": "x"}).status_code == 404
+    assert gw.api("POST", f"/jobs/{jid}/tags", token=gw.bob_token, json={"name": "x"}).status_code == 403
     # The job list filters by tag.
     assert [j["id"] for j in gw.ok("GET", "/jobs?tag=ref", token=gw.alice_token)["jobs"]] == [jid]
     assert gw.ok("GET", "/jobs?tag=nothing")["total"] == 0
@@ -98,9 +106,9 @@ def test_comments(gw):
                  json={"body": "fixed"})["body"] == "fixed"
     gw.ok("DELETE", f"/jobs/{jid}/comments/{c['id']}", token=gw.alice_token)
     assert len(gw.ok("GET", f"/jobs/{jid}/comments")) == 1
-    # Viewers neither read nor add.
-    assert gw.api("GET", f"/jobs/{jid}/comments", token=gw.bob_token).status_code == 404
-    assert gw.api("POST", f"/jobs/{jid}/comments", token=gw.bob_token, json={"body": "hi"}).status_code == 404
+    # Viewers see the job but neither read nor add comments.
+    assert gw.api("GET", f"/jobs/{jid}/comments", token=gw.bob_token).status_code == 403
+    assert gw.api("POST", f"/jobs/{jid}/comments", token=gw.bob_token, json={"body": "hi"}).status_code == 403
     assert gw.api("POST", f"/jobs/{jid}/comments", json={"body": ""}).status_code == 400
 
 
@@ -122,7 +130,7 @@ def test_share_link_shows_results_to_anyone_and_nothing_else(gw):
     # It grants nothing else: not as a token, not for other jobs.
     assert anon.get("/api/v1/jobs", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert anon.get(f"/api/v1/shared/{token[:-2]}xx").status_code == 404
-    assert gw.api("POST", f"/jobs/{job['id']}/share-links", token=gw.bob_token).status_code == 404
+    assert gw.api("POST", f"/jobs/{job['id']}/share-links", token=gw.bob_token).status_code == 403
     # Revoked by its creator (or a Manager): gone.
     gw.ok("DELETE", f"/jobs/{job['id']}/share-links/{link['id']}", token=gw.alice_token)
     r = anon.get(f"/api/v1/shared/{token}")

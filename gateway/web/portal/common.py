@@ -1,10 +1,13 @@
-"""Helpers for portal views: sign-in requirement, the current user, form errors."""
+"""Helpers for portal views: sign-in requirement, the current user, Manage Access forms."""
 from __future__ import annotations
 
 from functools import wraps
 
-from flask import current_app, redirect, request, url_for
+from flask import current_app, flash, redirect, request, url_for
 from flask_login import current_user
+
+from ... import grants
+from ...errors import GatewayError
 
 
 def ctx():
@@ -22,3 +25,18 @@ def login_required(view):
             return redirect(url_for("portal.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
     return wrapper
+
+
+def change_access(obj, form) -> None:
+    """Apply a Manage Access form (grant or remove a person's or a team's role) to
+    ``obj``; the outcome is flashed, a refusal included."""
+    who = {"user": form.get("user")} if form.get("user") else {"team": form.get("team")}
+    try:
+        if form.get("action") == "revoke":
+            grants.revoke(ctx(), me(), obj, who)
+            flash("Access removed.")
+        else:
+            grants.grant(ctx(), me(), obj, {**who, "role": form.get("role")})
+            flash("Access granted.")
+    except GatewayError as e:
+        flash(f"Not changed: {e.message}")

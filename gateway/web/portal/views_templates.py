@@ -13,7 +13,7 @@ from ...inputs import TYPES, InputType
 from ...models import Job, Team, TemplateVersion, User
 from ..common import accepts_upload
 from . import portal
-from .common import ctx, login_required, me
+from .common import change_access, ctx, login_required, me
 
 ROW = re.compile(r"^(inputs|outputs)-(\d+)-(\w+)$")
 
@@ -174,19 +174,13 @@ def template_version(template_id, version):
 def template_access(template_id):
     tpl = job_templates.get_template(ctx(), me(), template_id)
     form = request.form
-    try:
-        if form.get("action") == "settings":
+    if form.get("action") != "settings":
+        change_access(tpl, form)
+    else:
+        try:
             job_templates.update_settings(ctx(), me(), tpl, {"public": bool(form.get("public")),
                                                              "open_source": bool(form.get("open_source"))})
             flash("Sharing settings saved.")
-        else:
-            who = {"user": form.get("user")} if form.get("user") else {"team": form.get("team")}
-            if form.get("action") == "revoke":
-                grants.revoke(ctx(), me(), tpl, who)
-                flash("Access removed.")
-            else:
-                grants.grant(ctx(), me(), tpl, {**who, "role": form.get("role")})
-                flash("Access granted.")
-    except GatewayError as e:
-        flash(f"Not changed: {e.message}")
+        except GatewayError as e:
+            flash(f"Not changed: {e.message}")
     return redirect(url_for("portal.template_card", template_id=tpl.id) + "#access")

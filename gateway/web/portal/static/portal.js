@@ -44,17 +44,120 @@ function setupJobStatuses(table) {
         row.querySelector(".reason").textContent = j.reason || "";
         row.querySelector(".cpu").textContent = j.cpu_hours;  // formatted by the server
         row.querySelector(".gpu").textContent = j.gpu_hours;
+        row.querySelector(".ended").textContent = j.ended;
+        const ended = j.finalized && row.dataset.final !== "true";
         row.dataset.final = j.finalized ? "true" : "false";
+        // Outputs are collected when a job ends: an open row shows them then.
+        const expand = row.querySelector("button.expand[aria-expanded='true']");
+        if (ended && expand) loadJobOutputs(expand);
       }
     } catch (e) { /* the next tick tries again */ }
   };
   setInterval(tick, 3000);
 }
 
-// Job details: follow the status and the log while the job runs.
+// Jobs table: the "+" of a row opens the row below it, in place, with the job's output
+// files (links to the permission-checked download) and OUT_ values, read from the API
+// with the session. Built with textContent only: nothing the job wrote becomes markup.
+const OUTPUT_FILES_SHOWN = 50;
+
+function setupJobRowExpansion(table) {
+  for (const button of table.querySelectorAll("button.expand[aria-controls]")) {
+    button.hidden = false;  // without this script there is nothing to expand: Job Details has it all
+    button.addEventListener("click", () => {
+      const open = button.getAttribute("aria-expanded") !== "true";
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+      button.textContent = open ? "−" : "+";
+      document.getElementById(button.getAttribute("aria-controls")).hidden = !open;
+      if (open) loadJobOutputs(button);
+    });
+  }
+}
+
+// Jobs table filters: a page brought back from the browser's cache shows the filters
+// of its URL (the form's own values), not the ones typed last before leaving it.
+function setupJobFilters(form) {
+  window.addEventListener("pageshow", e => { if (e.persisted) form.reset(); });
+}
+
+function jobElement(tag, text, className) {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  if (className) e.className = className;
+  return e;
+}
+
+function jobFileSize(bytes) {
+  if (bytes < 1024) return `${bytes} bytes`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let n = bytes, i = -1;
+  do { n /= 1024; i++; } while (n >= 1024 && i < units.length - 1);
+  return `${n.toFixed(1)} ${units[i]}`;
+}
+
+async function loadJobOutputs(button) {
+  const body = document.getElementById(button.getAttribute("aria-controls")).querySelector(".job-more-body");
+  body.setAttribute("aria-busy", "true");
+  body.replaceChildren(jobElement("p", "Loading outputs…", "muted"));
+  let parts;
+  try {
+    const r = await fetch(button.dataset.jobUrl, {credentials: "same-origin", headers: {"Accept": "application/json"}});
+    parts = r.ok ? jobOutputsParts(await r.json(), button.dataset.jobUrl, button.dataset.detailsUrl)
+      : [jobElement("p", r.status === 404 ? "This job is not available to you." : "The outputs could not be loaded.", "error")];
+  } catch (e) {
+    parts = [jobElement("p", "The outputs could not be loaded.", "error")];
+  }
+  body.replaceChildren(...parts);
+  body.removeAttribute("aria-busy");
+}
+
+function jobOutputsParts(job, jobUrl, detailsUrl) {
+  const files = jobElement("section", undefined, "job-more-files");
+  files.append(jobElement("h3", "Output files"));
+  if (job.output_files.length) {
+    const list = jobElement("ul");
+    for (const f of job.output_files.slice(0, OUTPUT_FILES_SHOWN)) {
+      const item = jobElement("li"), link = jobElement("a", f.path);
+      link.href = `${jobUrl}/files/${f.path.split("/").map(encodeURIComponent).join("/")}`;
+      item.append(link, " ", jobElement("span", jobFileSize(f.size), "muted"));
+      list.append(item);
+    }
+    files.append(list);
+    const more = job.output_files.length - OUTPUT_FILES_SHOWN;
+    if (more > 0) {
+      const p = jobElement("p", `and ${more} more: `, "muted"), link = jobElement("a", "see Job Details");
+      link.href = detailsUrl; p.append(link); files.append(p);
+    }
+  } else {
+    files.append(jobElement("p", job.finalized ? "No output files." : "Files appear when the job has ended.", "muted"));
+  }
+  const vars = jobElement("section", undefined, "job-more-vars");
+  vars.append(jobElement("h3", "Output variables"));
+  const names = Object.keys(job.output_variables);
+  if (names.length) {
+    const table = jobElement("table"), tbody = jobElement("tbody");
+    for (const name of names) {
+      const tr = jobElement("tr"), th = jobElement("th"), td = jobElement("td");
+      th.scope = "row"; th.append(jobElement("code", name)); td.append(jobElement("code", String(job.output_variables[name])));
+      tr.append(th, td); tbody.append(tr);
+    }
+    table.append(tbody); vars.append(table);
+  } else {
+    vars.append(jobElement("p", job.finalized ? "No output variables." : "Output variables appear when the job has ended.", "muted"));
+  }
+  return [files, vars];
+}
+
+// Job details: follow the job while it runs. The status, the reason it waits, when Slurm
+// expects it to start, its times and usage come from the page's live endpoint, already
+// formatted by the server as the page shows them; the log is tailed from the API.
 function setupJobLive(el) {
   const logEl = document.getElementById("log");
   let offset = 0, done = false;
+  const setText = (id, text) => {
+    const e = document.getElementById(id);
+    if (e && e.textContent !== text) e.textContent = text;
+  };
   const pollLog = async () => {
     const r = await fetch(`${el.dataset.logUrl}?offset=${offset}`, {credentials: "same-origin"});
     if (!r.ok) return;
@@ -63,23 +166,42 @@ function setupJobLive(el) {
     offset = parseInt(r.headers.get("X-Log-Offset") || offset, 10);
     if (r.headers.get("X-Job-Finalized") === "true" && !text) done = true;
   };
+  // Parts of the page that change with the job's state are taken from a fresh copy of it.
+  const swapFromPage = async (ids) => {
+    const html = await (await fetch(location.href, {credentials: "same-origin"})).text();
+    const fresh = new DOMParser().parseFromString(html, "text/html");
+    for (const id of ids) {
+      const mine = document.getElementById(id), theirs = fresh.getElementById(id);
+      if (mine && theirs) mine.innerHTML = theirs.innerHTML;
+    }
+  };
   const pollStatus = async () => {
     const j = await getJSON(el.dataset.statusUrl);
     const badge = document.getElementById("job-status");
     if (badge.textContent !== j.status) {
+      const started = badge.textContent === "Pending";
       badge.textContent = j.status; badge.className = `badge ${j.status}`;
-    }
-    document.getElementById("job-reason").textContent = j.reason || "";
-    if (j.finalized && el.dataset.final !== "true") {
-      // Finished: fetch the page once more and swap in its tabs (files, outputs) in place.
-      el.dataset.final = "true";
-      const html = await (await fetch(location.href, {credentials: "same-origin"})).text();
-      const fresh = new DOMParser().parseFromString(html, "text/html");
-      for (const id of ["panel-files", "panel-outputs", "job-facts"]) {
-        const mine = document.getElementById(id), theirs = fresh.getElementById(id);
-        if (mine && theirs) mine.innerHTML = theirs.innerHTML;
+      if (started) {
+        // Once a job has started, Members and up may tag it: the tag forms appear.
+        await swapFromPage(["tag-area"]);
+        document.querySelectorAll("form#tag-rename").forEach(setupTagRename);
       }
-      document.querySelectorAll("#cancel-job").forEach(b => b.closest("form").remove());
+    }
+    setText("job-reason", j.reason || "");
+    setText("job-expected", j.expected_start || "");
+    document.getElementById("job-expected").hidden = !j.expected_start;
+    setText("job-started", j.started); setText("job-ended", j.ended);
+    setText("job-cpu", j.cpu_hours); setText("job-gpu", j.gpu_hours);
+    setText("job-slurm", j.slurm);
+    setText("job-exit", j.exit_code === null ? "" : ` · exit ${j.exit_code}`);
+    if (j.finalized && el.dataset.final !== "true") {
+      // Outputs are collected when the job ends: fetch the page once more and swap its
+      // output tabs in place.
+      el.dataset.final = "true";
+      await swapFromPage(["panel-files", "panel-outputs"]);
+      const dialog = document.getElementById("cancel-dialog");
+      if (dialog) { if (dialog.open) dialog.close(); dialog.remove(); }
+      document.querySelectorAll("#cancel-form").forEach(f => f.remove());
     }
   };
   const loop = async () => {
@@ -87,6 +209,33 @@ function setupJobLive(el) {
     if (!done) setTimeout(loop, 2000);
   };
   loop();
+}
+
+// Confirmation: a form with data-confirm="<dialog id>" opens that dialog instead of
+// submitting, and the dialog's own form does the act. (The dialog says what will happen;
+// without this script the server shows the same dialog on a page of its own.)
+function setupConfirm(form) {
+  const dialog = document.getElementById(form.dataset.confirm);
+  if (!dialog || typeof dialog.showModal !== "function") return;
+  const opener = form.querySelector("button");
+  form.addEventListener("submit", e => { e.preventDefault(); dialog.showModal(); });
+  for (const close of dialog.querySelectorAll("[data-close-dialog]")) {
+    close.addEventListener("click", e => { e.preventDefault(); dialog.close(); });
+  }
+  dialog.addEventListener("close", () => opener.focus());
+  if (dialog.open) { dialog.close(); dialog.showModal(); }  // asked for by the server
+}
+
+// Job details: the pencil of a tag chip picks that tag in the Rename form and puts the
+// cursor in its new name.
+function setupTagRename(form) {
+  const old = form.querySelector("select[name='old']"), name = form.querySelector("input[name='name']");
+  for (const b of document.querySelectorAll("#tag-list button.tag-edit")) {
+    b.hidden = false;
+    b.addEventListener("click", () => {
+      old.value = b.dataset.tag; name.value = b.dataset.tag; name.focus(); name.select();
+    });
+  }
 }
 
 // Run form: the "show advanced" toggle and the data-path browser.
@@ -127,6 +276,10 @@ function setupRunForm(form) {
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-tabs]").forEach(setupTabs);
   document.querySelectorAll("table[data-status-url]").forEach(setupJobStatuses);
+  document.querySelectorAll("table#jobs").forEach(setupJobRowExpansion);
+  document.querySelectorAll("form#jobs-filters").forEach(setupJobFilters);
   document.querySelectorAll("[data-job-live]").forEach(setupJobLive);
+  document.querySelectorAll("form[data-confirm]").forEach(setupConfirm);
+  document.querySelectorAll("form#tag-rename").forEach(setupTagRename);
   document.querySelectorAll("form[data-run-form]").forEach(setupRunForm);
 });
