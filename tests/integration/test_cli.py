@@ -147,9 +147,13 @@ def test_jobs_mine_or_all_and_log_follow_of_a_pending_job(gw, server, tmp_path):
     env = {**os.environ, "GATEWAY_URL": server, "GATEWAY_TOKEN": gw.token}
     follow = subprocess.Popen([sys.executable, "-m", "gateway.cli", "log", str(job_id), "--follow"],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # One reader per pipe (communicate() would race the stderr reader for its lines).
     said: list[str] = []
-    reader = threading.Thread(target=lambda: said.extend(follow.stderr), daemon=True)
-    reader.start()
+    printed: list[str] = []
+    readers = [threading.Thread(target=lambda: said.extend(follow.stderr), daemon=True),
+               threading.Thread(target=lambda: printed.extend(follow.stdout), daemon=True)]
+    for reader in readers:
+        reader.start()
     try:
         gw.wait(job_id, timeout=60, until=lambda j: "JobHeldUser" in j["reason"])
         deadline = time.monotonic() + 30
@@ -159,11 +163,12 @@ def test_jobs_mine_or_all_and_log_follow_of_a_pending_job(gw, server, tmp_path):
                    and "(Slurm: JobHeldUser); its log follows once it runs" in line for line in said), said
         subprocess.run(["scontrol", "release", slurm_id], check=True)
         assert gw.wait(job_id)["status"] == "Completed"
-        out, _ = follow.communicate(timeout=60)
+        follow.wait(timeout=60)
     finally:
         follow.kill()
-    reader.join(10)
-    assert follow.returncode == 0 and "started after release" in out
+    for reader in readers:
+        reader.join(10)
+    assert follow.returncode == 0 and "started after release" in "".join(printed)
     assert any(line.startswith(f"job {job_id} is running") or f"job {job_id} has ended" in line
                for line in said), said
     gw.wait(alice_job)
