@@ -13,9 +13,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from .models import Job
-from .slurm.states import FAILED, PENDING, normalise
-
-WAITING = "waiting: "
+from .slurm.states import FAILED, PENDING, WAITING, normalise
 
 # Slurm's pending reason -> why the job waits, for the person who ran it.
 PENDING_WORDS: dict[str, str] = {

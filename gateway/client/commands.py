@@ -12,7 +12,7 @@ from typing import BinaryIO
 import click
 
 from ..hours import format_hours
-from ..slurm.states import COMPLETED, PENDING, RUNNING
+from ..slurm.states import COMPLETED, PENDING, RUNNING, WAITING
 from .http import ApiClient, ClientError, save_settings, token_for_password
 
 
@@ -180,7 +180,7 @@ def jobs_heading(every: bool) -> str:
 def why_waiting(job: dict) -> str:
     """Why a pending job has not started, from the reason the gateway gives (plain words,
     Slurm's code after them), worded to follow "waiting to start: "."""
-    reason = (job.get("reason") or "").strip().removeprefix("waiting: ").removeprefix("waiting ")
+    reason = (job.get("reason") or "").strip().removeprefix(WAITING).removeprefix("waiting ")
     if reason == "submitting":
         return "being submitted to Slurm"
     return reason or "in Slurm's queue"

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 PENDING, RUNNING, COMPLETED, FAILED = "Pending", "Running", "Completed", "Failed"
 STATUSES = (PENDING, RUNNING, COMPLETED, FAILED)
 FINAL_STATUSES = (COMPLETED, FAILED)
+# A pending job's reason is this followed by Slurm's own code ("waiting: Priority");
+# job_reasons puts the code into words when it is shown.
+WAITING = "waiting: "
 
 # state -> (status, human reason when it is a failure or a wait)
 STATE_MAP: dict[str, tuple[str, str]] = {
@@ -89,7 +92,7 @@ def classify(state: str, exit_code: int | None = None, signal: int | None = None
     status, reason = STATE_MAP.get(name, (FAILED if ended else RUNNING, f"Slurm state {name}"))
     code = script_exit if script_exit is not None else exit_code
     if status == PENDING and name == "PENDING" and pending_reason and pending_reason != "None":
-        reason = f"waiting: {pending_reason}"
+        reason = f"{WAITING}{pending_reason}"
     if status == COMPLETED and script_exit not in (None, 0):
         status, reason = FAILED, f"the script exited with status {script_exit}"
     elif name == "FAILED":
