@@ -6,7 +6,7 @@ from flask import current_app, flash, jsonify, redirect, render_template, reques
 from ... import access, job_notes, job_reasons, jobs, share_links
 from ...db import utcnow
 from ...errors import GatewayError
-from ...hours import format_hours, hours
+from ...hours import format_seconds_as_hours
 from ...models import Job, Template
 from ...slurm.states import PENDING, STATUSES
 from ...validation import parse_id
@@ -61,8 +61,8 @@ def job_statuses():
     shown_time = current_app.jinja_env.filters["dt"]  # as the table shows it
     return jsonify({str(j.id): {"status": j.status, "reason": job_reasons.shown_reason(j),
                                 "finalized": j.finalized,
-                                "cpu_hours": format_hours(hours(j.cpu_seconds)),
-                                "gpu_hours": format_hours(hours(j.gpu_seconds)),
+                                "cpu_hours": format_seconds_as_hours(j.cpu_seconds),
+                                "gpu_hours": format_seconds_as_hours(j.gpu_seconds),
                                 "ended": shown_time(j.ended_at)}
                     for j in query})
 
@@ -92,7 +92,8 @@ def _live(j: Job) -> dict:
         "status": j.status, "finalized": j.finalized, "reason": job_reasons.shown_reason(j),
         "expected_start": _start_words(j),
         "started": dt(j.started_at), "ended": dt(j.ended_at),
-        "cpu_hours": format_hours(hours(j.cpu_seconds)), "gpu_hours": format_hours(hours(j.gpu_seconds)),
+        "cpu_hours": format_seconds_as_hours(j.cpu_seconds),
+        "gpu_hours": format_seconds_as_hours(j.gpu_seconds),
         "slurm": " ".join(filter(None, [j.slurm_job_id or "—", j.slurm_state])),
         "exit_code": j.exit_code,
     }
