@@ -10,6 +10,7 @@ from .config import Config
 from .job_paths import JobPaths
 from .slurm.cli import CliSlurm
 from .slurm.client import SlurmClient
+from .slurm.queue_memory import QueueMemory
 
 
 @dataclass
@@ -19,6 +20,8 @@ class Context:
     # Derived from the config once, here, so no caller builds its own.
     blobs: BlobStore = field(init=False)
     max_upload_bytes: int = field(init=False)
+    # The poller's: which pending jobs squeue was asked about lately (one per gateway).
+    queue_memory: QueueMemory = field(init=False, default_factory=QueueMemory)
 
     def __post_init__(self) -> None:
         self.blobs = BlobStore(self.config.store_root)

@@ -14,7 +14,6 @@ import atexit
 import logging
 import os
 import socket
-import time
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -240,36 +239,6 @@ def read_records(slurm: SlurmClient, ids: list[str], known: Collection[str] = ()
     return records
 
 
-# A pending job's reason and start estimate come from squeue when the job is first seen,
-# then at most this often, for all pending jobs in one call; in between, a job keeps
-# what it has (one squeue over thousands of held jobs costs about as much as the sacct
-# call itself).
-PENDING_REFRESH_S = 60.0
-
-
-@dataclass
-class QueueMemory:
-    """The Slurm ids squeue answered about since the last refresh (in this process)."""
-
-    refreshed: float = 0.0
-    asked: set[str] = field(default_factory=set)
-
-    def known(self) -> set[str]:
-        now = time.monotonic()
-        if now - self.refreshed >= PENDING_REFRESH_S:
-            self.refreshed = now
-            self.asked.clear()
-        return set(self.asked)
-
-
-def _queue_memory(ctx: Context) -> QueueMemory:
-    # Kept with the context: one per gateway (and per test gateway), never shared.
-    memory = ctx.__dict__.get("queue_memory")
-    if memory is None:
-        memory = ctx.__dict__["queue_memory"] = QueueMemory()
-    return memory
-
-
 def tick(ctx: Context) -> TickResult:
     """One sync of every unfinished job with Slurm. Raises SlurmUnavailable untouched.
 
@@ -285,7 +254,7 @@ def tick(ctx: Context) -> TickResult:
     result.unfinished = len(jobs)
     if not jobs:
         return result
-    memory = _queue_memory(ctx)
+    memory = ctx.queue_memory
     records = read_records(ctx.slurm, [j["slurm_job_id"] for j in jobs], memory.known())
     memory.asked.update(i for i, rec in records.items() if rec.queue_checked)
     pending_writes = []

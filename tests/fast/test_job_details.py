@@ -12,7 +12,6 @@ from datetime import timedelta
 
 import pytest
 
-import gateway.poller as poller
 from gateway import job_reasons
 from gateway.db import database, utcnow
 from gateway.models import ALL_MODELS, Comment, Job
@@ -118,7 +117,7 @@ def test_a_pending_job_says_why_and_when_slurm_expects_it_to_start(gw):
     # Between refreshes the poller does not ask again; at the next one Slurm's new view wins.
     fake.expected_start, fake.reason = None, "JobHeldUser"
     assert gw.tick().slurm_calls == 1
-    poller._queue_memory(gw.ctx).refreshed = 0.0
+    gw.ctx.queue_memory.refreshed = 0.0
     assert gw.tick().slurm_calls == 2
     api = gw.ok("GET", f"/jobs/{job['id']}")
     assert api["expected_start_at"] is None and "JobHeldUser" in api["reason"]
