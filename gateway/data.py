@@ -8,20 +8,30 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import BinaryIO
+
+from peewee import fn
 
 from . import access, disk_access, job_files
 from .config import Config
 from .context import Context
 from .db import iso
-from .errors import Conflict, NotFound, PayloadTooLarge, ValidationError
+from .errors import Conflict, NotFound, PayloadTooLarge, UnsafeJobFile, ValidationError
 from .job_paths import OUTPUT, JobPaths
 from .models import Experiment, Project, User
 from .validation import check_name, require_dict
 
 PROCESSED = "Processed"
+# What an upload is written as until it is complete (then renamed to its own name).
+UPLOAD_SUFFIX = ".upload"
+# What a finished job's outputs are copied to Processed/ as, until the copy is complete.
+PARTIAL_SUFFIX = ".partial"
+# Names a person gives (uploads, new folders) hold no control characters: a newline or an
+# escape in a file name breaks every listing and script that prints it.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # The folder helpers take the config alone: disk_access, which keeps these folders'
@@ -58,6 +68,22 @@ def list_projects(ctx: Context, user: User) -> list[Project]:
     """The projects ``user`` may see, with their owners: one query, filtered in SQL."""
     return list(access.where_may(user, "project.view", Project.select(Project, User)
                                  .join(User, on=(Project.owner == User.id)).order_by(Project.name)))
+
+
+def experiment_counts(ctx: Context, user: User) -> dict[int, int]:
+    """project id -> how many of its experiments ``user`` may see: one query."""
+    query = (Experiment.select(Experiment.project, fn.COUNT(Experiment.id))
+             .group_by(Experiment.project))
+    return dict(access.where_may(user, "experiment.view", query).tuples())
+
+
+def experiments_shared_alone(ctx: Context, user: User) -> list[Experiment]:
+    """The experiments ``user`` may see in projects they may not (an experiment shared
+    with them on its own), with their projects: one query."""
+    visible = access.where_may(user, "project.view", Project.select(Project.id))
+    return list(access.where_may(user, "experiment.view", Experiment.select(Experiment, Project)
+                                 .join(Project).where(Project.id.not_in(visible))
+                                 .order_by(Project.name, Experiment.name)))
 
 
 def create_experiment(ctx: Context, user: User, project: Project, body: dict) -> Experiment:
@@ -125,6 +151,8 @@ def list_files(ctx: Context, user: User, exp: Experiment, path: str = "") -> lis
         full = Path(entry.path).resolve()
         if full != root and root not in full.parents:
             continue  # symlinks out of the experiment are not shown
+        if _in_progress(entry.name):
+            continue  # an upload or a job's copy still being written: shown once complete
         entries.append({
             "name": entry.name,
             "path": str(Path(entry.path).relative_to(root)),
@@ -134,24 +162,100 @@ def list_files(ctx: Context, user: User, exp: Experiment, path: str = "") -> lis
     return entries
 
 
+def _in_progress(name: str) -> bool:
+    return name.startswith(".") and name.endswith((UPLOAD_SUFFIX, PARTIAL_SUFFIX))
+
+
+def _relative(path: str) -> None:
+    """Refuse an absolute path: whoever sends "/etc/x" means a place outside the experiment."""
+    if path.strip().startswith("/"):
+        raise ValidationError("must be a path inside the experiment (without a leading '/')", "path")
+
+
+def _new_place(root: Path, path: str) -> Path:
+    """Where a person may put something new: inside the experiment (``root``, resolved),
+    not the experiment itself, not in or under Processed (jobs write it), under a name
+    without control characters."""
+    _relative(path)
+    if _CONTROL.search(path):
+        raise ValidationError("must not contain control characters (newlines, tabs, escapes)", "path")
+    target = resolve_inside(root, path, "path", must_exist=False)
+    if target == root:
+        raise ValidationError("must name something inside the experiment", "path")
+    if (root / PROCESSED).resolve() in [target, *target.parents]:
+        raise ValidationError("the Processed folder is written by jobs only", "path")
+    return target
+
+
+def make_folder(ctx: Context, user: User, exp: Experiment, path: str) -> dict:
+    """Make the folder ``path`` (and any missing folder above it) inside the experiment."""
+    access.require(user, "experiment.write_data", exp, "experiment")
+    if not isinstance(path, str) or not path.strip().strip("/"):
+        raise ValidationError("must name a folder", "path")
+    if any(part in ("", ".", "..") for part in path.strip().strip("/").split("/")):
+        raise ValidationError("each part of a folder's path must be a name (not empty, '.' or '..')",
+                              "path")
+    root = experiment_dir(ctx.config, exp).resolve()
+    target = _new_place(root, path.strip())
+    if os.path.lexists(target):
+        raise Conflict(f"{target.relative_to(root).as_posix()!r} already exists", "path")
+    parts = target.relative_to(root).parts
+    # As for uploads: made from the experiment folder down without following a link.
+    try:
+        os.close(job_files.open_folder(root, parts, create=True))
+    except OSError as e:
+        raise ValidationError(f"{path!r}: a part of it is not a folder", "path") from e
+    return {"path": "/".join(parts)}
+
+
+def open_file(ctx: Context, user: User, exp: Experiment, path: str) -> BinaryIO:
+    """One file of the experiment, open for reading (the caller closes it): reached
+    from the experiment folder without following any link, a regular file only."""
+    access.require(user, "experiment.read_data", exp, "experiment")
+    if not isinstance(path, str) or not path.strip().strip("/"):
+        raise ValidationError("must name a file", "path")
+    _relative(path)
+    root = experiment_dir(ctx.config, exp).resolve()
+    target = resolve_inside(root, path, "path", must_exist=False)
+    if not target.exists():
+        raise NotFound(f"{path!r} does not exist in the experiment", "path")
+    if target.is_dir():
+        raise ValidationError(f"{path!r} is a folder: choose a file", "path")
+    try:
+        return job_files.open_file(root, target.relative_to(root).as_posix())
+    except UnsafeJobFile:
+        raise NotFound(f"{path!r} is not a file that can be downloaded", "path") from None
+
+
+def folder_path(ctx: Context, exp: Experiment, path: str) -> str:
+    """``path`` as the folder it names, relative to the experiment ("" for its top):
+    for showing where a person is."""
+    root = experiment_dir(ctx.config, exp).resolve()
+    rel = resolve_inside(root, path or "", "path").relative_to(root).as_posix()
+    return "" if rel == "." else rel
+
+
+def in_processed(path: str) -> bool:
+    """Whether the folder ``path`` (as folder_path gives it) is Processed or inside it."""
+    return path == PROCESSED or path.startswith(PROCESSED + "/")
+
+
 def write_file(ctx: Context, user: User, exp: Experiment, path: str, stream: BinaryIO) -> dict:
     """Store an uploaded file at ``path`` inside the experiment (raw data upload), up
     to the upload limit."""
     access.require(user, "experiment.write_data", exp, "experiment")
     max_bytes = ctx.max_upload_bytes
     root = experiment_dir(ctx.config, exp).resolve()
-    if not path or path.endswith("/"):
+    if not isinstance(path, str) or not path or path.endswith("/"):
         raise ValidationError("must name a file", "path")
-    target = resolve_inside(root, path, "path", must_exist=False)
-    if target == root or (root / PROCESSED).resolve() in [target, *target.parents]:
-        raise ValidationError("the Processed folder is written by jobs only", "path")
+    target = _new_place(root, path)
     if target.is_dir():
         raise ValidationError(f"{path!r} is a folder", "path")
     # Members' jobs write here too: from the experiment folder down, no link is
     # followed, so a folder swapped for a link while this runs cannot send the upload
     # into the gateway's own state (the blob store, another experiment).
     *folders, name = target.relative_to(root).parts
-    tmp, size = f".{name}.upload", 0
+    tmp, size = f".{name}{UPLOAD_SUFFIX}", 0
     try:
         dfd = job_files.open_folder(root, folders, create=True)
     except OSError as e:
@@ -190,7 +294,7 @@ def copy_to_processed(ctx: Context, exp: Experiment, folder_name: str, paths: Jo
     skipped.
     """
     dest = experiment_dir(ctx.config, exp) / PROCESSED / folder_name
-    tmp = dest.with_name(f".{folder_name}.partial")
+    tmp = dest.with_name(f".{folder_name}{PARTIAL_SUFFIX}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
     skipped = job_files.copy_files(paths.base, OUTPUT, listing, tmp)

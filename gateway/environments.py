@@ -1,27 +1,38 @@
 """Environments: the software a job runs with, as versioned shell set-up lines."""
 from __future__ import annotations
 
+import re
+
 from . import access
 from .context import Context
 from .db import database, iso
 from .errors import Conflict, NotFound, ValidationError
-from .models import Environment, EnvironmentVersion, User
+from .models import Environment, EnvironmentVersion, Template, TemplateVersion, User
 from .validation import check_name, get_bool, get_str, require_dict
 
 VERSION_RULE = "must be 1-64 letters, digits, '.', '_' or '-'"
+FIRST_VERSION = "1"
+# What update_settings changes; anything else in its body is named back as an error.
+SETTINGS = ("public", "description")
 
 
 def create_environment(ctx: Context, user: User, body: dict) -> Environment:
+    """A new environment owned by ``user``. With ``setup`` (and optionally ``version``,
+    "1" by default) in the body its first version is made with it, in the same
+    transaction: a bad version leaves no environment behind."""
     require_dict(body)
     name = check_name(body.get("name"), "name")
-    existing = Environment.get_or_none(Environment.name == name)
-    if existing is not None:
-        raise access.name_taken(user, existing, "environment", name)
-    return Environment.create(
-        name=name, owner=user,
-        description=get_str(body, "description"),
-        public=get_bool(body, "public"),
-    )
+    description = get_str(body, "description")
+    public = get_bool(body, "public")
+    with database.atomic():
+        existing = Environment.get_or_none(Environment.name == name)
+        if existing is not None:
+            raise access.name_taken(user, existing, "environment", name)
+        env = Environment.create(name=name, owner=user, description=description, public=public)
+        if "setup" in body or "version" in body:
+            add_version(ctx, user, env, {"version": body.get("version") or FIRST_VERSION,
+                                         "setup": body.get("setup")})
+    return env
 
 
 def get_environment(ctx: Context, user: User, name: str) -> Environment:
@@ -62,6 +73,62 @@ def add_version(ctx: Context, user: User, env: Environment, body: dict) -> Envir
                                              EnvironmentVersion.version == version).exists():
             raise Conflict(f"version {version!r} of {env.name!r} already exists", "version")
         return EnvironmentVersion.create(environment=env, version=version, setup=setup)
+
+
+def update_settings(ctx: Context, user: User, env: Environment, body: dict) -> Environment:
+    """Public (every signed-in person may see and use it) and the description. A public
+    template runs only in a public environment, so an environment that the latest
+    version of a public template uses stays public until that template is not."""
+    require_dict(body)
+    access.require(user, "environment.edit", env, "environment")
+    for key in body:
+        if key not in SETTINGS:
+            raise ValidationError(f"cannot be changed here (only {', '.join(SETTINGS)})", str(key))
+    public = get_bool(body, "public", default=env.public)
+    description = get_str(body, "description", default=env.description)
+    with database.atomic():
+        if env.public and not public:
+            users = public_templates_using(env)
+            if users:
+                raise ValidationError(
+                    f"public templates run in it ({', '.join(users)}): make them private or move "
+                    f"them to another public environment first", "public")
+        env.public, env.description = public, description
+        env.save()
+    return env
+
+
+def public_templates_using(env: Environment) -> list[str]:
+    """Names of the public templates whose latest version runs in a version of ``env``."""
+    latest = ((TemplateVersion.template == Template.id)
+              & (TemplateVersion.version == Template.latest_version))
+    query = (Template.select(Template.name)
+             .join(TemplateVersion, on=latest)
+             .join(EnvironmentVersion, on=(TemplateVersion.environment_version == EnvironmentVersion.id))
+             .where(Template.public == True, EnvironmentVersion.environment == env)  # noqa: E712
+             .order_by(Template.name))
+    return [t.name for t in query]
+
+
+_TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")
+
+
+def suggest_next_version(labels: list[str]) -> str:
+    """A label for the version after ``labels`` (oldest first): the last one with its
+    trailing number counted up ("1" -> "2", "2.9" -> "2.10", "v07" -> "v08"), skipping
+    labels already taken; "1" for the first; "" when the last ends in no number."""
+    if not labels:
+        return FIRST_VERSION
+    m = _TRAILING_NUMBER.match(labels[-1])
+    if m is None:
+        return ""
+    prefix, digits = m.group(1), m.group(2)
+    taken = set(labels)
+    for n in range(int(digits) + 1, int(digits) + 1000):
+        label = f"{prefix}{n:0{len(digits)}d}"  # "007" -> "008"
+        if label not in taken and len(label) <= 64:
+            return label
+    return ""
 
 
 def resolve_version(ctx: Context, user: User, env_name, version) -> EnvironmentVersion:

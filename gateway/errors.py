@@ -24,6 +24,20 @@ class ValidationError(GatewayError):
     status = 400
 
 
+class Invalid(ValidationError):
+    """Several fields are wrong at once (a run form, say): every problem is kept, so a
+    form can show each next to its field and an API client can fix them in one go.
+    The first problem is the error's own message and field, as for a single error."""
+
+    def __init__(self, problems: list[ValidationError]):
+        super().__init__(problems[0].message, problems[0].field)
+        self.problems = problems
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(),
+                "problems": [{"field": p.field, "error": p.message} for p in self.problems]}
+
+
 class Unauthorized(GatewayError):
     status = 401
 

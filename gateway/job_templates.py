@@ -163,14 +163,20 @@ def _load_history(templates: list[Template]) -> dict[int, History]:
     return found
 
 
-def _new_version(user: User, tpl: Template, fields: dict, files: list[dict]) -> TemplateVersion:
+def _new_version(user: User, tpl: Template, fields: dict, files: list[dict],
+                 description: str | None = None) -> TemplateVersion:
     with database.atomic():
         # Re-read under the transaction so two concurrent edits cannot take one number.
         latest = Template.get_by_id(tpl.id).latest_version
         tv = TemplateVersion.create(template=tpl, version=latest + 1, created_by=user,
                                     files=files, **fields)
-        Template.update(latest_version=latest + 1, updated_at=utcnow()).where(
-            Template.id == tpl.id).execute()
+        # Only these columns: a whole-row save would write back this object's (maybe
+        # stale) version number, and the description changes with its version or not at all.
+        changes = {Template.latest_version: latest + 1, Template.updated_at: utcnow()}
+        if description is not None:
+            changes[Template.description] = description
+            tpl.description = description
+        Template.update(changes).where(Template.id == tpl.id).execute()
     tpl.latest_version = latest + 1
     return tv
 
@@ -193,10 +199,8 @@ def update_template(ctx: Context, user: User, tpl: Template, body: dict,
     for name in body.get("remove_files") or []:
         current.pop(name, None)
     files = _stored_files(ctx, list(uploads), current)
-    if "description" in body:
-        tpl.description = get_str(body, "description")
-        tpl.save()
-    return _new_version(user, tpl, fields, files)
+    description = get_str(body, "description") if "description" in body else None
+    return _new_version(user, tpl, fields, files, description)
 
 
 def add_files(ctx: Context, user: User, tpl: Template, uploads: list[tuple[str, bytes]]) -> TemplateVersion:

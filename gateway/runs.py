@@ -17,7 +17,7 @@ from . import access, data, disk_access, job_templates
 from .config import License, MachineType
 from .context import Context
 from .db import database
-from .errors import SlurmError, SlurmNoAnswer, ValidationError
+from .errors import Invalid, SlurmError, SlurmNoAnswer, ValidationError
 from .inputs import InputType, coerce
 from .job_notes import check_tag_name
 from .job_paths import JobPaths
@@ -27,7 +27,7 @@ from .sbatch_directives import is_heterogeneous, parse_directives, parse_time_li
 from .slurm.client import SubmitRequest
 from .slurm.states import FAILED
 from .users import unix_user_for
-from .validation import get_int, get_str, require_dict
+from .validation import Problems, get_int, get_str, require_dict
 
 logger = logging.getLogger(__name__)
 MAX_SOFTWARE_DISK_GB = 10_000
@@ -69,17 +69,19 @@ def _capped(max_minutes: int, limit: int) -> int:
     return limit
 
 
-def _settings(ctx: Context, user: User, body: dict) -> tuple[MachineType, License, int, int]:
+def _machine_type(ctx: Context, body: dict) -> MachineType:
     cfg = ctx.config
     mt_name = get_str(body, "machine_type", required=True, max_len=64)
     mt = cfg.machine_type(mt_name)
     if mt is None:
         raise ValidationError(f"unknown machine type {mt_name!r}; known: {sorted(cfg.machine_types)}",
                               "machine_type")
-    lic = license_for(ctx, user, get_str(body, "license", required=True, max_len=64))
-    disk = get_int(body, "software_disk_gb", default=10, minimum=1, maximum=MAX_SOFTWARE_DISK_GB)
-    limit = get_int(body, "time_limit_minutes", default=cfg.slurm.default_time_minutes, minimum=1)
-    return mt, lic, disk, _capped(cfg.slurm.max_time_minutes, limit)
+    return mt
+
+
+def _time_limit(ctx: Context, body: dict) -> int:
+    limit = get_int(body, "time_limit_minutes", default=ctx.config.slurm.default_time_minutes, minimum=1)
+    return _capped(ctx.config.slurm.max_time_minutes, limit)
 
 
 def license_for(ctx: Context, user: User, name: str, field: str = "license") -> License:
@@ -93,39 +95,65 @@ def license_for(ctx: Context, user: User, name: str, field: str = "license") -> 
 
 
 def plan_run(ctx: Context, user: User, tpl: Template, body: dict) -> RunPlan:
+    """Check a run's body and plan it. Every wrong field is reported at once
+    (``errors.Invalid``), so a form can show each problem next to its field."""
     require_dict(body)
     access.require(user, "template.run", tpl, "template")
     version = job_templates.get_version(tpl, body.get("version"))
-    exp = data.get_experiment(ctx, user, get_str(body, "project", required=True),
-                              get_str(body, "experiment", required=True))
-    access.require(user, "experiment.run_on", exp, "experiment")
+    problems = Problems()
+    project = problems.check(get_str, body, "project", required=True)
+    experiment = problems.check(get_str, body, "experiment", required=True)
+    exp = None
+    if project and experiment:
+        exp = data.get_experiment(ctx, user, project, experiment)
+        access.require(user, "experiment.run_on", exp, "experiment")
     given = body.get("inputs") or {}
     if not isinstance(given, dict):
         raise ValidationError("must be an object of DC_ names to values", "inputs")
     known = {spec["name"] for spec in version.inputs}
     for name in given:
         if name not in known:
-            raise ValidationError(f"template {tpl.name!r} v{version.version} has no input {name}",
-                                  f"inputs.{name}")
-    exp_root = data.experiment_dir(ctx.config, exp)
+            problems.add(ValidationError(f"template {tpl.name!r} v{version.version} has no input {name}",
+                                         f"inputs.{name}"))
     inputs: dict[str, str] = {}
     env: list[tuple[str, str]] = []
     for spec in version.inputs:
         field = f"inputs.{spec['name']}"
         value = given.get(spec["name"], spec["default"])
         if value is None:
-            raise ValidationError("is required (the template gives no default)", field)
-        text = coerce(spec, value, field)
+            problems.add(ValidationError("is required (the template gives no default)", field))
+            continue
+        text = problems.check(coerce, spec, value, field)
+        if text is None:
+            continue
         inputs[spec["name"]] = text
-        if spec["type"] == InputType.PATH:
-            text = str(data.resolve_inside(exp_root, text, field))
-        env.append((spec["name"], text))
-    mt, lic, disk, limit = _settings(ctx, user, body)
+        if spec["type"] == InputType.PATH and exp is not None:
+            text = problems.check(data.resolve_inside, data.experiment_dir(ctx.config, exp), text, field)
+        env.append((spec["name"], str(text)))
+    mt = problems.check(_machine_type, ctx, body)
+    lic = problems.check(lambda: license_for(ctx, user, get_str(body, "license", required=True,
+                                                                  max_len=64)))
+    disk = problems.check(get_int, body, "software_disk_gb", default=10, minimum=1,
+                          maximum=MAX_SOFTWARE_DISK_GB)
+    limit = problems.check(_time_limit, ctx, body)
     tags = body.get("tags") or []
     if not isinstance(tags, list):
-        raise ValidationError("must be a list of tag names", "tags")
-    tags = sorted({check_tag_name(t, "tags") for t in tags})
+        problems.add(ValidationError("must be a list of tag names", "tags"))
+        tags = []
+    tags = sorted({t for t in (problems.check(check_tag_name, t, "tags") for t in tags) if t})
+    problems.raise_any()
     return RunPlan(tpl, version, exp, inputs, env, mt, lic, disk, limit, tags)
+
+
+def check(ctx: Context, user: User, tpl: Template, body: dict) -> list[ValidationError]:
+    """What is wrong with a run's body, all of it (empty when it would be submitted)."""
+    try:
+        plan_run(ctx, user, tpl, body)
+    except Invalid as e:
+        return e.problems
+    except ValidationError as e:
+        return [e]
+    return []
 
 
 def _render(ctx: Context, plan: RunPlan, job_id: int | str, slurm_name: str) -> str:

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from .errors import ValidationError
+from .errors import Invalid, ValidationError
+
+T = TypeVar("T")
 
 # Whole numbers as the databases store them (SQLite INTEGER, PostgreSQL BIGINT).
 MAX_DB_INT = 2**63 - 1
@@ -13,6 +16,29 @@ _ID = re.compile(r"[0-9]{1,19}", re.ASCII)
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 NAME_RULE = "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+
+class Problems:
+    """Collects the validation errors of a body's independent fields instead of stopping
+    at the first, then raises them together (``errors.Invalid``)."""
+
+    def __init__(self) -> None:
+        self.found: list[ValidationError] = []
+
+    def check(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """``fn(*args)``; on a ValidationError, records it and returns None."""
+        try:
+            return fn(*args, **kwargs)
+        except ValidationError as e:
+            self.found.extend(getattr(e, "problems", [e]))
+            return None
+
+    def add(self, error: ValidationError) -> None:
+        self.found.append(error)
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise Invalid(self.found)
 
 
 def check_name(value: Any, field: str) -> str:

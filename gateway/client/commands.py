@@ -217,10 +217,15 @@ def print_log(client: ApiClient, job_id: int, follow: bool, out: BinaryIO, say: 
             sleep(interval)
 
 
-def _wait(client: ApiClient, job_id: int, interval: float = 2.0) -> int:
+def _wait(client: ApiClient, job_id: int, interval: float = 2.0, job_exit_code: bool = False) -> int:
+    """Wait for the job to end; exit 0 if it completed, else 1 — or, as ``sbatch --wait``
+    does, with the job's own exit code (``job_exit_code``; never 0 for a job that failed)."""
     while True:
         job = _call(client.get, f"/jobs/{job_id}")
         if job["finalized"]:
             _print_job(job)
-            return 0 if job["status"] == COMPLETED else 1
+            if job["status"] == COMPLETED:
+                return 0
+            code = job.get("exit_code")
+            return code if job_exit_code and isinstance(code, int) and 0 < code < 256 else 1
         time.sleep(interval)

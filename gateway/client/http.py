@@ -44,12 +44,22 @@ def token_for_password(url: str, username: str, password: str, name: str) -> str
     except requests.ConnectionError as e:
         raise ClientError(f"cannot reach the gateway at {url}: {e}") from e
     if r.status_code != 201:
-        try:
-            err = r.json()
-        except ValueError:
-            raise ClientError(f"HTTP {r.status_code}: {r.text[:200]}", None, r.status_code) from None
-        raise ClientError(err.get("error", r.text), err.get("field"), r.status_code)
+        raise api_error(r)
     return r.json()["token"]
+
+
+def api_error(r: requests.Response) -> ClientError:
+    """The API's error as the client's: its field and message, every one when the API
+    found several problems at once (a run with three wrong inputs)."""
+    try:
+        err = r.json()
+    except ValueError:
+        return ClientError(f"HTTP {r.status_code}: {r.text[:200]}", None, r.status_code)
+    problems = err.get("problems") or []
+    if len(problems) > 1:
+        lines = "\n".join(f"{p['field']}: {p['error']}" if p.get("field") else p["error"] for p in problems)
+        return ClientError(f"{len(problems)} problems:\n{lines}", None, r.status_code)
+    return ClientError(err.get("error", r.text), err.get("field"), r.status_code)
 
 
 class ApiClient:
@@ -73,11 +83,7 @@ class ApiClient:
         except requests.ConnectionError as e:
             raise ClientError(f"cannot reach the gateway at {self.base}: {e}") from e
         if r.status_code >= 400:
-            try:
-                err = r.json()
-                raise ClientError(err.get("error", r.text), err.get("field"), r.status_code)
-            except ValueError:
-                raise ClientError(f"HTTP {r.status_code}: {r.text[:200]}", None, r.status_code) from None
+            raise api_error(r)
         return r
 
     def get(self, path: str, **kwargs):

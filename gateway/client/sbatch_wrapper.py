@@ -73,7 +73,7 @@ def submit(argv: list[str]) -> int:
     elif not args.wrapper.get("quiet"):
         click.echo(f"Submitted batch job {job['slurm_job_id']} (gateway job {job['id']})")
     if args.wrapper.get("wait"):
-        return _wait(client, job["id"])
+        return _wait(client, job["id"], job_exit_code=True)
     return 0
 
 

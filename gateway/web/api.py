@@ -1,7 +1,9 @@
 """The JSON REST API, /api/v1. Thin: parse, call a service, serialise."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from pathlib import PurePosixPath
+
+from flask import Blueprint, Response, jsonify, request, send_file
 
 from .. import data, environments, job_templates, jobs, licenses, runs
 from ..charging import license_usage
@@ -66,6 +68,13 @@ def list_environments():
 @authenticated
 def get_environment(name):
     return jsonify(environments.environment_dict(environments.get_environment(ctx(), user(), name)))
+
+
+@api.patch("/environments/<name>")
+@authenticated
+def update_environment_settings(name):
+    env = environments.get_environment(ctx(), user(), name)
+    return jsonify(environments.environment_dict(environments.update_settings(ctx(), user(), env, body())))
 
 
 @api.post("/environments/<name>/versions")
@@ -242,3 +251,20 @@ def list_experiment_files(project, experiment):
 def upload_experiment_file(project, experiment, relative):
     exp = data.get_experiment(ctx(), user(), project, experiment)
     return created(data.write_file(ctx(), user(), exp, relative, request.stream))
+
+
+@api.get("/projects/<project>/experiments/<experiment>/files/<path:relative>")
+@authenticated
+def download_experiment_file(project, experiment, relative):
+    """One file of the experiment as a download (never shown as a page)."""
+    exp = data.get_experiment(ctx(), user(), project, experiment)
+    f = data.open_file(ctx(), user(), exp, relative)
+    return send_file(f, as_attachment=True, download_name=PurePosixPath(relative).name,
+                     mimetype="application/octet-stream")
+
+
+@api.post("/projects/<project>/experiments/<experiment>/folders")
+@authenticated
+def make_experiment_folder(project, experiment):
+    exp = data.get_experiment(ctx(), user(), project, experiment)
+    return created(data.make_folder(ctx(), user(), exp, body().get("path")))

@@ -5,11 +5,9 @@ place; a Viewer of the data sees the job and its tags but no comment; the sponso
 manages a licence's members from its page."""
 from __future__ import annotations
 
-import re
-
 import pytest
 from playwright.sync_api import expect
-from screens import shot
+from screens import login_from_directory, shot
 
 from tests.conftest import sign_in_from_directory
 
@@ -18,12 +16,6 @@ pytestmark = pytest.mark.parametrize("gw", ["sqlite"], indirect=True)
 REMARK = "only for members: the beam was unstable"
 
 
-def login(page, username):
-    page.goto("/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(f"{username}-pw")
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(r"/jobs"))
 
 
 def world(gw):
@@ -38,7 +30,7 @@ def world(gw):
 def test_pending_running_cancelled_tagged_and_viewed(gw, portal, new_page):
     world(gw)
     page = new_page(portal)
-    login(page, "alice")
+    login_from_directory(page, "alice")
 
     # Pending: Slurm's reason in plain words, and when it expects the job to start.
     later = gw.ok("POST", "/jobs/sbatch", 201, json={
@@ -106,7 +98,7 @@ def test_pending_running_cancelled_tagged_and_viewed(gw, portal, new_page):
 
     # A Viewer of the data: the job, its status and tags; no comment, nothing to change.
     viewer = new_page(portal)
-    login(viewer, "bob")
+    login_from_directory(viewer, "bob")
     viewer.goto("/jobs?scope=all")
     expect(viewer.locator(f"tr[data-job='{job['id']}']")).to_be_visible()
     viewer.goto(f"/jobs/{job['id']}")
@@ -125,7 +117,7 @@ def test_pending_running_cancelled_tagged_and_viewed(gw, portal, new_page):
 def test_the_sponsor_manages_a_licences_members(gw, portal, new_page):
     world(gw)
     page = new_page(portal)
-    login(page, "alice")  # other-lab's sponsor in the config
+    login_from_directory(page, "alice")  # other-lab's sponsor in the config
     page.goto("/licenses/other-lab")
     table = page.locator("#access-table")
     expect(table.locator("tr", has_text="team bio-team")).to_contain_text("site configuration")

@@ -7,8 +7,8 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-from screens import shot
-from test_portal import login, world
+from screens import login, shot
+from test_portal import world
 
 pytestmark = pytest.mark.parametrize("gw", ["sqlite"], indirect=True)
 

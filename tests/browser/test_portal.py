@@ -6,18 +6,13 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-from screens import shot
+from screens import login, shot
 
 from tests.conftest import sign_in_from_directory
 
 pytestmark = pytest.mark.parametrize("gw", ["sqlite"], indirect=True)
 
 
-def login(page, username, password):
-    page.goto("/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
 
 
 def world(gw):
@@ -63,14 +58,18 @@ def test_create_run_follow_share(gw, portal, new_page, tmp_path):
         'OUT_COUNT=$(cat "$JOB_OUTPUT_DIR/count.txt")\n')
     page.get_by_label("Input 1 name (after DC_)").fill("DATA")
     page.get_by_label("Input 1 type").select_option("path")
+    page.get_by_role("button", name="Add input").click()
     page.get_by_label("Input 2 name (after DC_)").fill("LABEL")
     page.get_by_label("Input 2 default").fill("default label")
+    page.get_by_role("button", name="Settings of input 2").click()
     page.get_by_label("Input 2 is advanced").check()
+    page.get_by_role("button", name="Done").click()
     page.get_by_label("Output 1 name (after OUT_)").fill("COUNT")
     banner = tmp_path / "banner.txt"
     banner.write_text("== support file ==\n")
     page.get_by_label("Add files").set_input_files(str(banner))
     # A bad default is shown next to its field, and nothing is saved.
+    page.get_by_role("button", name="Add input").click()
     page.get_by_label("Input 3 name (after DC_)").fill("N")
     page.get_by_label("Input 3 type").select_option("integer")
     page.get_by_label("Input 3 default").fill("many")
@@ -84,13 +83,17 @@ def test_create_run_follow_share(gw, portal, new_page, tmp_path):
     expect(page.locator("h1 .badge")).to_have_text("unvalidated")
     shot(page, "template-card")
 
-    # Run Job: browse the data, show advanced and change it, settings, preview, submit.
+    # Run Job, the wizard: browse the data, CONTINUE; show advanced and change it,
+    # CONTINUE; settings, preview, submit.
     page.get_by_role("link", name="RUN JOB").click()
-    page.locator("#browser").get_by_role("button", name=re.compile("raw")).click()
+    page.get_by_role("button", name="Browse the experiment for DC_DATA").click()
+    page.get_by_role("dialog").get_by_role("button", name="Choose folder raw").click()
     expect(page.locator("#input-DC_DATA")).to_have_value("raw")
+    page.get_by_role("button", name="CONTINUE").click()
     expect(page.locator("#input-DC_LABEL")).to_be_hidden()
     page.get_by_label("show advanced").check()
     page.locator("#input-DC_LABEL").fill("from the browser")
+    page.get_by_role("button", name="CONTINUE").click()
     page.get_by_label("Machine type").select_option("double")
     page.get_by_label("License (who is charged)").select_option("test-lab")
     page.get_by_role("button", name="Preview sbatch script").click()

@@ -16,7 +16,7 @@ from gateway import job_reasons
 from gateway.db import database, utcnow
 from gateway.models import ALL_MODELS, Comment, Job
 from gateway.web.portal.views_licenses import axis_top, usage_chart
-from tests.fast.test_portal_security import session
+from tests.fast.portal_client import get_page, session
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 SECRET = "the-admins-private-remark"
@@ -32,9 +32,7 @@ def _sid(gw, job) -> str:
 
 
 def _page(client, path: str, expect: int = 200) -> str:
-    r = client.get(path)
-    assert r.status_code == expect, (path, r.status_code, r.get_data(as_text=True)[:400])
-    return html.unescape(r.get_data(as_text=True))
+    return html.unescape(get_page(client, path, expect))
 
 
 def _act(client, token, job_id, **form):

@@ -2,11 +2,9 @@
 and no page shows what the API would refuse."""
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from gateway.auth.login import set_local_password
+from tests.fast.portal_client import session
 
 
 @pytest.fixture
@@ -15,19 +13,6 @@ def gw(fake_gw):
     return fake_gw
 
 
-def session(gw, user, password="a-long-password"):
-    set_local_password(user, password)
-    client = gw.app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    r = client.post("/login", data={"username": user.username, "password": password, "csrf_token": token})
-    assert r.status_code == 302, r.get_data(as_text=True)
-    # A login starts a new session, with a new CSRF secret: the login page's token is
-    # spent, the pages after it carry the new one.
-    page = client.get("/tokens").get_data(as_text=True)
-    fresh = re.search(r'name="csrf-token" content="([^"]+)"|name="csrf_token" value="([^"]+)"', page)
-    assert fresh and (fresh.group(1) or fresh.group(2)) != token
-    return client, fresh.group(1) or fresh.group(2)
 
 
 def test_forms_without_csrf_token_are_refused(gw):

@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.conftest import as_service, hand_to_service
+from tests.conftest import as_service, hand_to_service, served
 
 SBATCH = "gateway.client.sbatch_wrapper"
 
@@ -101,6 +101,19 @@ def test_sbatch_wrapper_submits_a_plain_script_charged_to_a_license(gw, server, 
                            env={**env, "GATEWAY_URL": server, "GATEWAY_TOKEN": gw.token},
                            capture_output=True, text=True)
     assert nolic.returncode != 0 and "--gw-license NAME or -A SLURM_ACCOUNT" in nolic.stderr
+
+
+def test_sbatch_wrapper_wait_exits_with_the_jobs_own_code(gw, tmp_path):
+    """As `sbatch -W`: the wrapper returns when the job ends, with the job's exit code."""
+    script = tmp_path / "three.sh"
+    script.write_text("#!/bin/bash\necho failing on purpose\nexit 3\n")
+    with served(gw, poller=True) as url:
+        out = cli(url, gw.token, "-A", "test_lab", "-W", str(script), cwd="/var/tmp", module=SBATCH)
+        assert out.returncode == 3, (out.stdout, out.stderr)
+        assert "Failed" in out.stdout
+        script.write_text("#!/bin/bash\necho fine\n")
+        ok = cli(url, gw.token, "-A", "test_lab", "--wait", str(script), cwd="/var/tmp", module=SBATCH)
+        assert ok.returncode == 0 and "Completed" in ok.stdout, (ok.stdout, ok.stderr)
 
 
 def test_sbatch_wrapper_refuses_what_it_cannot_honour_by_name(gw, server, tmp_path):

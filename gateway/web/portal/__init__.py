@@ -15,4 +15,12 @@ portal = Blueprint("portal", __name__, template_folder="templates", static_folde
 portal.add_app_template_filter(format_hours, "hours")
 portal.add_app_template_filter(format_seconds_as_hours, "seconds_as_hours")
 
-from . import views_auth, views_jobs, views_licenses, views_runs, views_templates  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    views_auth,
+    views_environments,
+    views_jobs,
+    views_licenses,
+    views_projects,
+    views_runs,
+    views_templates,
+)

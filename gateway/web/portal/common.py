@@ -6,8 +6,9 @@ from functools import wraps
 from flask import current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
-from ... import grants
+from ... import access, grants
 from ...errors import GatewayError
+from ...models import Team, User
 
 
 def ctx():
@@ -25,6 +26,18 @@ def login_required(view):
             return redirect(url_for("portal.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
     return wrapper
+
+
+def access_section(obj, kind: str) -> dict:
+    """What the shared Manage Access section (templates/_access.html) needs for ``obj``
+    of ``kind`` ("template", "project", ...): its rows, and for whoever may manage it
+    the people, teams and roles to choose from."""
+    can_manage = access.can(me(), f"{kind}.manage_access", obj)
+    return {"can_manage": can_manage, "access_rows": grants.list_access(me(), obj),
+            "users": [u.username for u in User.select(User.username).order_by(User.username)]
+            if can_manage else [],
+            "teams": [t.name for t in Team.select(Team.name).order_by(Team.name)] if can_manage else [],
+            "roles": list(access.ROLE_NAMES)}
 
 
 def change_access(obj, form) -> None:

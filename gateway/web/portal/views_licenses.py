@@ -7,12 +7,11 @@ from datetime import timedelta
 
 from flask import redirect, render_template, request, url_for
 
-from ... import access, grants, licenses
+from ... import access, licenses
 from ...charging import license_usage
 from ...db import utcnow
-from ...models import Team, User
 from . import portal
-from .common import change_access, ctx, login_required, me
+from .common import access_section, change_access, ctx, login_required, me
 
 CHART_DAYS = 30
 # The usage chart's geometry, in SVG pixels.
@@ -70,13 +69,9 @@ def license_page(name):
     lic = licenses.get_license(ctx(), me(), name)
     full = access.can(me(), "license.view_all_usage", lic)
     report = licenses.usage_report(ctx(), me(), name, mine=not full, days=CHART_DAYS)
-    can_manage = access.can(me(), "license.manage_access", lic)
     return render_template(
         "license.html", r=report, days=report["by_day"], chart=usage_chart(report["by_day"]),
-        can_manage=can_manage, access_rows=grants.list_access(me(), lic),
-        users=[u.username for u in User.select(User.username).order_by(User.username)] if can_manage else [],
-        teams=[t.name for t in Team.select(Team.name).order_by(Team.name)] if can_manage else [],
-        roles=list(access.ROLE_NAMES))
+        **access_section(lic, "license"))
 
 
 @portal.post("/licenses/<name>/access")

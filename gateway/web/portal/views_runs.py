@@ -1,7 +1,13 @@
-"""Run Job in three steps: data path, parameters, settings; then preview or submit."""
+"""Run Job in three steps: data path, parameters, settings; then preview or submit.
+
+The page is one form with a fieldset per step, so it works without JavaScript (all
+three steps shown, every problem next to its field after a submit). The wizard script
+shows one step at a time and asks ``run/check`` before CONTINUE, so the messages are
+the server's own, in the same words.
+"""
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, jsonify, redirect, render_template, request, url_for
 
 from ... import access, job_templates, jobs, licenses, runs
 from ...charging import license_usage
@@ -39,6 +45,48 @@ def _body_from_form(form, version) -> dict:
     return body
 
 
+# Which step of the wizard shows a field, so a problem opens the step it belongs to.
+SETTINGS_FIELDS = ("machine_type", "license", "software_disk_gb", "time_limit_minutes", "tags")
+
+
+def step_of(field: str | None, data_input: str | None) -> int:
+    if field in ("project", "experiment") or (data_input and field == f"inputs.{data_input}"):
+        return 1
+    if field and field.startswith("inputs"):
+        return 2
+    # Settings, and what is about the run as a whole (Slurm refused it), are on the last step.
+    return 3 if field in SETTINGS_FIELDS or field is None else 1
+
+
+def _as_shown(problems: list) -> list:
+    """The portal asks for project and experiment in one select: one problem for it."""
+    shown, fields = [], set()
+    for p in problems:
+        field = "experiment" if p.field == "project" else p.field
+        if field not in fields:
+            fields.add(field)
+            shown.append(type(p)(p.message, field))
+    return shown
+
+
+def _data_input(version) -> str | None:
+    """The first Path input is the data path, asked for in the first step."""
+    return next((s["name"] for s in version.inputs if s["type"] == InputType.PATH), None)
+
+
+@portal.post("/templates/<int:template_id>/run/check")
+@login_required
+def check_run(template_id):
+    """The run form's problems, all of them, for the wizard's CONTINUE."""
+    tpl = job_templates.get_template(ctx(), me(), template_id)
+    access.require(me(), "template.run", tpl, "template")
+    version = job_templates.get_version(tpl, request.form.get("version") or None)
+    problems = _as_shown(runs.check(ctx(), me(), tpl, _body_from_form(request.form, version)))
+    data_input = _data_input(version)
+    return jsonify({"problems": [{"field": p.field, "message": p.message,
+                                  "step": step_of(p.field, data_input)} for p in problems]})
+
+
 @portal.route("/templates/<int:template_id>/run", methods=["GET", "POST"])
 @login_required
 def run_job(template_id):
@@ -52,11 +100,15 @@ def run_job(template_id):
         values = {"experiment": f"{old.project.name}/{old.experiment.name}" if old.experiment_id else "",
                   "inputs": old.inputs, "machine_type": old.machine_type, "license": old.license,
                   "software_disk_gb": old.software_disk_gb, "time_limit_minutes": old.time_limit_minutes}
-    error = preview = None
+    preview = None
+    problems: list[GatewayError] = []
+    step = 1
     if request.method == "POST":
         body = _body_from_form(request.form, version)
         values = {**body, "experiment": request.form.get("experiment", ""),
-                  "tags": request.form.get("tags", "")}
+                  "tags": request.form.get("tags", ""),
+                  "show_advanced": bool(request.form.get("show_advanced"))}
+        step = 3
         try:
             if request.form.get("action") == "preview":
                 preview = runs.preview(ctx(), me(), tpl, body)
@@ -65,15 +117,23 @@ def run_job(template_id):
                 flash(f"Job {job.id} submitted (Slurm job {job.slurm_job_id}).")
                 return redirect(url_for("portal.job", job_id=job.id))
         except GatewayError as e:
-            error = e
+            problems = _as_shown(getattr(e, "problems", [e]))
     usage = license_usage()
     lics = [(lic, usage.get(lic.name, (0, 0))) for lic in licenses.list_licenses(ctx(), me())
             if access.can(me(), "license.charge", lic)]
-    path_inputs = [s for s in version.inputs if s["type"] == InputType.PATH]
+    data_input = _data_input(version)
+    by_field = {p.field or "_": p.message for p in problems}
+    if problems:
+        step = min(step_of(p.field, data_input) for p in problems)
+    # An advanced input with a problem is shown whether or not advanced ones were asked for.
+    show_advanced = bool(values.get("show_advanced")) or any(
+        f"inputs.{s['name']}" in by_field for s in version.inputs if s.get("advanced"))
     return render_template(
-        "run.html", tpl=tpl, version=version, v=values, error=error, preview=preview, input_type=InputType,
+        "run.html", tpl=tpl, version=version, v=values, problems=problems, by_field=by_field,
+        step=step, show_advanced=show_advanced, preview=preview, input_type=InputType,
+        versions=list(range(tpl.latest_version, 0, -1)),
         experiments=_experiments(), machine_types=list(ctx().config.machine_types.values()),
-        licenses=lics, data_input=path_inputs[0]["name"] if path_inputs else None,
+        licenses=lics, data_input=data_input,
         max_minutes=ctx().config.slurm.max_time_minutes,
         default_minutes=ctx().config.slurm.default_time_minutes,
-    ), (400 if error else 200)
+    ), (400 if problems else 200)

@@ -238,42 +238,22 @@ function setupTagRename(form) {
   }
 }
 
-// Run form: the "show advanced" toggle and the data-path browser.
-function setupRunForm(form) {
-  const toggle = document.getElementById("show-advanced");
-  if (toggle) toggle.addEventListener("change", () =>
-    form.querySelectorAll(".advanced").forEach(e => e.hidden = !toggle.checked));
-  const browser = document.getElementById("browser");
-  if (!browser) return;
-  const target = document.getElementById(browser.dataset.target);
-  const expSelect = document.getElementById("experiment");
-  expSelect.addEventListener("change", () => {
-    const [p, e] = expSelect.value.split("/");
-    browser.dataset.url = browser.dataset.base.replace("/projects/P/experiments/E/",
-      `/projects/${encodeURIComponent(p)}/experiments/${encodeURIComponent(e)}/`);
-    target.value = ""; show("");
-  });
-  const show = async (path) => {
-    const entries = await getJSON(`${browser.dataset.url}?path=${encodeURIComponent(path)}`);
-    browser.innerHTML = "";
-    const here = document.createElement("p");
-    here.textContent = `/${path}`; here.className = "muted"; browser.append(here);
-    if (path) {
-      const up = document.createElement("button"); up.type = "button"; up.textContent = "⬑ ..";
-      up.onclick = () => show(path.split("/").slice(0, -1).join("/")); browser.append(up);
-    }
-    for (const e of entries) {
-      const b = document.createElement("button"); b.type = "button";
-      b.textContent = (e.type === "dir" ? "📁 " : "📄 ") + e.name;
-      b.dataset.path = e.path;
-      b.onclick = () => { target.value = e.path; if (e.type === "dir") show(e.path); };
-      browser.append(b);
-    }
-  };
-  show("");
+// Toasts: the outcome of an action, at the top of the page with a button to dismiss it.
+// They stay in the page's flow (never over a button the person wants next) until
+// dismissed; a screen reader reads them as a status.
+function setupToasts(box) {
+  for (const message of box.querySelectorAll(".flash")) {
+    const toast = jobElement("div", undefined, "toast"), close = jobElement("button", "×", "link toast-close");
+    close.type = "button";
+    close.setAttribute("aria-label", "Dismiss");
+    close.addEventListener("click", () => { toast.remove(); if (!box.querySelector(".toast")) box.remove(); });
+    message.replaceWith(toast);
+    toast.append(message, close);
+  }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll(".toasts").forEach(setupToasts);
   document.querySelectorAll("[data-tabs]").forEach(setupTabs);
   document.querySelectorAll("table[data-status-url]").forEach(setupJobStatuses);
   document.querySelectorAll("table#jobs").forEach(setupJobRowExpansion);
@@ -281,5 +261,4 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-job-live]").forEach(setupJobLive);
   document.querySelectorAll("form[data-confirm]").forEach(setupConfirm);
   document.querySelectorAll("form#tag-rename").forEach(setupTagRename);
-  document.querySelectorAll("form[data-run-form]").forEach(setupRunForm);
 });
