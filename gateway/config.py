@@ -144,6 +144,13 @@ class SlurmSettings:
     # Run each person's jobs under their own Unix identity (their LDAP uid), so their
     # output files are theirs; people without one (local accounts) run as job_user.
     submit_as_user: bool = False
+    # Sweeps (one template over many inputs, as Slurm job arrays): at most this many
+    # tasks in one sweep; Slurm runs at most the throttle at once unless the person
+    # gives another; an array above max_array_size tasks (Slurm's MaxArraySize, whose
+    # default is 1001) is split into several.
+    max_sweep_tasks: int = 10_000
+    default_sweep_throttle: int = 50
+    max_array_size: int = 1001
 
     def check(self) -> None:
         if self.submit_via in ("setpriv", "runuser"):
@@ -155,7 +162,8 @@ class SlurmSettings:
             raise ConfigError(f"must be between 1 and {MAX_TIME_LIMIT_MINUTES}", "max_time_minutes")
         if not 1 <= self.default_time_minutes <= self.max_time_minutes:
             raise ConfigError("must be between 1 and slurm.max_time_minutes", "default_time_minutes")
-        for key in ("command_timeout_seconds", "poll_interval_seconds"):
+        for key in ("command_timeout_seconds", "poll_interval_seconds", "max_sweep_tasks",
+                    "default_sweep_throttle", "max_array_size"):
             if getattr(self, key) <= 0:
                 raise ConfigError("must be positive", key)
 

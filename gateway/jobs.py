@@ -7,7 +7,7 @@ from peewee import JOIN
 
 from . import access, job_files, job_reasons
 from .context import Context
-from .db import iso
+from .db import iso, utcnow
 from .errors import Conflict, Forbidden, NotFound, ValidationError
 from .hours import hours
 from .job_paths import LOG, OUTPUT
@@ -29,11 +29,12 @@ def get_job(ctx: Context, user: User, job_id: int | str) -> Job:
 
 def list_jobs(ctx: Context, user: User, status: str | None = None, template: str | None = None,
               project: str | None = None, tag: str | None = None, page: int = 1,
-              per_page: int = 50, mine: bool = False, text: str | None = None) -> tuple[list[Job], int]:
+              per_page: int = 50, mine: bool = False, text: str | None = None,
+              sweep: str | None = None) -> tuple[list[Job], int]:
     """A page of the jobs ``user`` may see, newest first, and how many there are in all.
 
     ``mine``: only the jobs ``user`` ran; ``text``: jobs whose number, Slurm id, name,
-    submitter, project, experiment or a tag holds it.
+    submitter, project, experiment or a tag holds it; ``sweep``: the tasks of a sweep.
     """
     if not 1 <= page <= MAX_PAGE:
         raise ValidationError(f"must be between 1 and {MAX_PAGE}", "page")
@@ -56,18 +57,27 @@ def list_jobs(ctx: Context, user: User, status: str | None = None, template: str
         query = query.where(Job.project.in_(Project.select(Project.id).where(Project.name == project)))
     if mine:
         query = query.where(Job.user == user)
+    if sweep is not None:
+        key = parse_id(sweep)
+        if key is None:
+            raise ValidationError("must be a sweep number", "sweep")
+        query = query.where(Job.sweep == key)
     if text and text.strip():
         query = query.where(_text_matches(text.strip()))
     total = query.count()
-    # What job_dict shows of related rows is joined here, tags loaded in one more query.
+    return with_related(query.order_by(Job.id.desc()).paginate(page, per_page)), total
+
+
+def with_related(query) -> list[Job]:
+    """The jobs of ``query`` with what job_dict shows of related rows joined, and their
+    tags loaded in one more query: a list costs two queries whatever its length."""
     rows = list(query.select(Job, User, TemplateVersion, Project, Experiment)
                 .join(User, on=(Job.user == User.id)).switch(Job)
                 .join(TemplateVersion, JOIN.LEFT_OUTER, on=(Job.template_version == TemplateVersion.id))
                 .switch(Job).join(Project, JOIN.LEFT_OUTER, on=(Job.project == Project.id))
-                .switch(Job).join(Experiment, JOIN.LEFT_OUTER, on=(Job.experiment == Experiment.id))
-                .order_by(Job.id.desc()).paginate(page, per_page))
+                .switch(Job).join(Experiment, JOIN.LEFT_OUTER, on=(Job.experiment == Experiment.id)))
     load_tags(rows)
-    return rows, total
+    return rows
 
 
 MAX_TEXT = 200
@@ -133,7 +143,7 @@ def cancel(ctx: Context, user: User, job: Job) -> Job:
         raise Conflict(f"job {job.id} has no Slurm job yet", "job")
     ctx.slurm.cancel(job.slurm_job_id, user=job.unix_user or None)
     # Slurm records the uid scancel ran as (the job's own user): who asked is kept here.
-    Job.update(cancelled_by=user.username).where(Job.id == job.id).execute()
+    Job.update(cancelled_by=user.username, cancelled_at=utcnow()).where(Job.id == job.id).execute()
     job.cancelled_by = user.username
     return job
 
@@ -162,6 +172,7 @@ def job_dict(job: Job) -> dict:
         "submitted_at": iso(job.submitted_at), "started_at": iso(job.started_at),
         "ended_at": iso(job.ended_at), "finalized": job.finalized,
         "unix_user": job.unix_user or None,
+        "sweep": job.sweep_id, "array_task": job.array_task,
         "tags": tag_names(job),
     }
 

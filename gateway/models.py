@@ -151,6 +151,28 @@ class Experiment(BaseModel):
         indexes = ((("project", "name"), True),)
 
 
+class Sweep(BaseModel):
+    """One run of a template over many inputs: one Slurm job array (several above the
+    cluster's MaxArraySize), each task a Job of its own that points back here."""
+
+    template = pw.ForeignKeyField(Template, backref="sweeps")
+    template_version = pw.ForeignKeyField(TemplateVersion)
+    user = pw.ForeignKeyField(User, backref="sweeps")
+    project = pw.ForeignKeyField(Project)
+    experiment = pw.ForeignKeyField(Experiment)
+    license = pw.CharField(max_length=64)
+    mode = pw.CharField(max_length=8, default="product")  # product | zip
+    # How many tasks Slurm may run at once (sbatch --array=...%throttle).
+    throttle = pw.IntegerField()
+    # The names of the inputs given several values, in the order they vary.
+    swept = JSONField(default=list)
+    # Slurm's ids of the arrays it was submitted as (one, unless split at MaxArraySize).
+    array_job_ids = JSONField(default=list)
+    # A re-run of another sweep's failed tasks.
+    rerun_of = pw.ForeignKeyField("self", null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
 class Job(BaseModel):
     kind = pw.CharField(max_length=16, default="template")  # template | sbatch
     name = pw.CharField(max_length=128, default="")
@@ -194,8 +216,14 @@ class Job(BaseModel):
     # The user name of whoever cancelled it through the gateway ("" = nobody did): Slurm
     # records only the Unix uid scancel ran as, the job's own user.
     cancelled_by = pw.CharField(max_length=64, default="")
+    # When it was cancelled through the gateway: a sweep task cancelled before it
+    # started leaves no accounting record, and is ended by the poller a while after.
+    cancelled_at = pw.DateTimeField(null=True)
     # True once outputs are collected and charges are final: the poller stops here.
     finalized = pw.BooleanField(default=False, index=True)
+    # A task of a sweep: the sweep, and its index in the sweep's Slurm array.
+    sweep = pw.ForeignKeyField(Sweep, null=True, backref="jobs", index=True)
+    array_task = pw.IntegerField(null=True)
 
 
 class Tag(BaseModel):

@@ -30,8 +30,10 @@ from .job_paths import EXIT_STATUS, LOG, OUTPUTS_FILE
 from .jobs import list_output_files
 from .models import Job, PollerLease
 from .runs import slurm_job_name
+from .slurm.arrays import is_task_id
 from .slurm.client import SlurmClient, SlurmJob
 from .slurm.states import COMPLETED, FAILED, PENDING, classify, normalise
+from .sweeps import array_job_name
 
 logger = logging.getLogger(__name__)
 LEASE_NAME = "poller"
@@ -69,7 +71,12 @@ def _read_exit_status(base) -> int | None:
 # unfinished jobs close to the cost of the sacct call itself.
 TRACKED = ("status", "slurm_state", "reason", "exit_code", "elapsed_seconds", "alloc_cpus",
            "alloc_gpus", "cpu_seconds", "gpu_seconds", "started_at", "ended_at", "expected_start_at")
-COLUMNS = ("id", "kind", "slurm_job_id", "template") + TRACKED  # "template" reads as its id
+COLUMNS = ("id", "kind", "slurm_job_id", "template", "cancelled_at") + TRACKED  # "template": its id
+# A sweep task cancelled before it started never gets an accounting record of its own
+# (Slurm drops it from the queue at once, and from the array's pending line a while
+# later). Once neither knows it this long after the cancel, it has ended, uncharged:
+# long enough that a task the cancel caught just as it started has shown its own record.
+CANCELLED_TASK_GRACE_S = 60
 
 
 def _finish(ctx: Context, job: dict, outcome_status: str) -> dict:
@@ -180,9 +187,13 @@ def reconcile_unconfirmed(ctx: Context, result: TickResult) -> None:
     ))
     if not rows:
         return
+    tasks = [j for j in rows if j.sweep_id is not None]
+    rows = [j for j in rows if j.sweep_id is None]
+    arrays = _sweep_arrays(ctx, tasks)
     names = {slurm_job_name(j): j for j in rows}
-    since = min(j.submitted_at for j in rows) - timedelta(minutes=1)
-    found = ctx.slurm.find_by_names(sorted(names), since)
+    since = min(j.submitted_at for j in [*rows, *tasks]) - timedelta(minutes=1)
+    found = ctx.slurm.find_by_names(sorted([*names, *arrays]), since)
+    _adopt_arrays(ctx, arrays, found, now, give_up, result)
     tracked = {j for (j,) in Job.select(Job.slurm_job_id).where(
         Job.slurm_job_id.in_([i for ids in found.values() for i in ids])).tuples()}
     for name, job in names.items():
@@ -203,6 +214,52 @@ def reconcile_unconfirmed(ctx: Context, result: TickResult) -> None:
             Job.update(status=FAILED, finalized=True,
                        reason="not submitted: Slurm never recorded the job").where(
                 Job.id == job.id, Job.slurm_job_id.is_null()).execute()
+
+
+def _sweep_arrays(ctx: Context, tasks: list[Job]) -> dict[str, tuple[int, list[Job]]]:
+    """Sweep tasks without a Slurm id, by the name of the array they were submitted in:
+    name -> (index of the array's first task in the sweep, its tasks)."""
+    size = ctx.config.slurm.max_array_size
+    arrays: dict[str, tuple[int, list[Job]]] = {}
+    for job in tasks:
+        chunk = job.array_task // size
+        name = array_job_name(job.sweep_id, chunk, job.submitted_at)
+        arrays.setdefault(name, (chunk * size, []))[1].append(job)
+    return arrays
+
+
+def _adopt_arrays(ctx: Context, arrays: dict[str, tuple[int, list[Job]]], found: dict[str, list[str]],
+                  now, give_up: timedelta, result: TickResult) -> None:
+    """An array Slurm holds is adopted: each task takes its id in it. One it never
+    recorded fails its tasks after the give-up time, as a single job would."""
+    for name, (first, tasks) in arrays.items():
+        ids = found.get(name, [])
+        if ids:
+            base = ids[0]
+            adopted = [job.id for job in tasks if job.slurm_job_id is None and Job.update(
+                slurm_job_id=f"{base}_{job.array_task - first}", reason="").where(
+                Job.id == job.id, Job.slurm_job_id.is_null()).execute()]
+            if adopted:
+                result.adopted += adopted
+                logger.warning("sweep %s: adopted Slurm array %s found by its name", tasks[0].sweep_id, base)
+            for dup in ids[1:]:
+                # sbatch retried a request the controller had taken: the second array
+                # runs nothing the gateway follows, so it goes before it starts.
+                logger.warning("sweep %s: cancelling duplicate Slurm array %s", tasks[0].sweep_id, dup)
+                try:
+                    ctx.slurm.cancel(dup, user=tasks[0].unix_user or None)
+                except SlurmError as e:
+                    logger.warning("could not cancel duplicate Slurm array %s: %s", dup, e.message)
+        elif min(j.submitted_at for j in tasks) < now - give_up:
+            Job.update(status=FAILED, finalized=True,
+                       reason="not submitted: Slurm never recorded the sweep's array").where(
+                Job.id.in_([j.id for j in tasks]), Job.slurm_job_id.is_null()).execute()
+
+
+def _cancelled_before_start(job: dict) -> bool:
+    return (is_task_id(job["slurm_job_id"]) and job["cancelled_at"] is not None
+            and job["started_at"] is None
+            and job["cancelled_at"] < utcnow() - timedelta(seconds=CANCELLED_TASK_GRACE_S))
 
 
 def _lacks_pending_reason(rec: SlurmJob) -> bool:
@@ -232,6 +289,11 @@ def read_records(slurm: SlurmClient, ids: list[str], known: Collection[str] = ()
     for i in pending:
         q = queued.get(i)
         if q is None:
+            if is_task_id(i):
+                # An array task the queue no longer holds is no longer pending: it has
+                # started (its own record comes) or was cancelled before it did (none
+                # will). The array's pending line saying otherwise is stale.
+                del records[i]
             continue  # gone from the queue in between: accounting's record stands
         reason = q.reason if q.reason not in ("", "None") else records[i].reason
         records[i] = replace(records[i], reason=reason, expected_start=q.expected_start,
@@ -261,7 +323,13 @@ def tick(ctx: Context) -> TickResult:
     for job in jobs:
         rec = records.get(job["slurm_job_id"])
         if rec is None:
-            result.not_found.append(job["id"])
+            if _cancelled_before_start(job):
+                pending_writes.append((job, {
+                    "status": FAILED, "slurm_state": "CANCELLED", "finalized": True,
+                    "reason": "cancelled before it started", "ended_at": job["cancelled_at"],
+                    "expected_start_at": None}))
+            else:
+                result.not_found.append(job["id"])
             continue
         try:
             changes = _changes(ctx, job, rec)

@@ -73,3 +73,30 @@ def render_job_script(req: RenderRequest, templates_dir: Path | str = DEFAULT_TE
         script_file="script.py" if req.language == "python" else "script.sh",
         heredoc=heredoc_marker(script, req.environment_setup, runner),
     )
+
+
+@dataclass(frozen=True)
+class ArrayRequest:
+    """One Slurm job array of a sweep: the resources every task gets, and for each
+    task its index in the array and the folder of the job it is."""
+    sweep_id: int
+    slurm_job_name: str
+    template_name: str
+    template_version: int
+    partition: str
+    account: str
+    cpus: int
+    memory_mb: int
+    gres: str | None
+    software_disk_gb: int
+    time_limit_minutes: int
+    array: str  # sbatch's --array value, e.g. "0-99%10"
+    tasks: tuple[tuple[int, JobPaths], ...]
+    chdir: Path  # a folder every task's user may enter (the first job's run folder)
+
+
+def render_array_script(req: ArrayRequest, templates_dir: Path | str = DEFAULT_TEMPLATES_DIR) -> str:
+    """The sbatch script of one array of a sweep; each task runs its job's own script."""
+    env = _environment(str(templates_dir))
+    return env.get_template("array.sh.j2").render(
+        **{k: getattr(req, k) for k in req.__dataclass_fields__})

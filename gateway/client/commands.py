@@ -1,175 +1,278 @@
-"""`gateway` subcommands for SSH users: templates, run, jobs, status, log, fetch, cancel."""
+"""`gateway` subcommands for SSH users: login, templates, run, jobs, status, log, fetch,
+cancel.
+
+They start as a new process for every status check, so they import only the standard
+library's argparse, http.client and json: click's import alone takes about as long as
+a bare Python with http.client, and the server's modules (Flask, peewee, the Slurm
+client) are never needed to speak the REST API. `gateway.cli` sends these names here
+before it loads anything else.
+"""
 from __future__ import annotations
 
 import json
-import socket
+import os
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import BinaryIO
 
-import click
-
+from ..errors import ClientError
 from ..hours import format_hours
-from ..slurm.states import COMPLETED, PENDING, RUNNING, WAITING
-from .http import ApiClient, ClientError, save_settings, token_for_password
+from .http import ApiClient, save_settings, token_for_password
+
+TYPE_CHECKING = False  # importing typing would cost more than this whole module
+if TYPE_CHECKING:
+    import argparse
+    from typing import BinaryIO
+
+# The API's status words and pending-reason prefix, as gateway/slurm/states.py defines
+# them (a fast test keeps the two equal): importing that module would load dataclasses
+# and the Slurm client into every client start.
+PENDING, RUNNING, COMPLETED = "Pending", "Running", "Completed"
+WAITING = "waiting: "
+
+
+class UsageError(Exception):
+    """The command line is wrong: shown with the command's usage, exit status 2."""
+
+
+def _argument_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """An argparse parser laid out for the terminal's width. argparse is imported here
+    because gateway-sbatch loads this module but parses its own options; the width is
+    given because argparse, left to find it, imports shutil (with bz2 and lzma) for
+    every parser it builds."""
+    import argparse
+
+    class HelpLayout(argparse.RawDescriptionHelpFormatter):
+        def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                     width: int | None = None):
+            super().__init__(prog, indent_increment, max_help_position, width or _columns() - 2)
+
+    return argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpLayout)
+
+
+def _columns() -> int:
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class Command:
+    """One subcommand: its function, which gets the parsed arguments, and those arguments
+    as argparse.add_argument calls."""
+
+    def __init__(self, name: str, run: Callable[[argparse.Namespace], int | None],
+                 arguments: tuple[tuple[tuple, dict], ...]):
+        self.name, self.run, self.arguments = name, run, arguments
+
+    @property
+    def summary(self) -> str:
+        return (self.run.__doc__ or "").strip().splitlines()[0]
+
+    def parser(self) -> argparse.ArgumentParser:
+        parser = _argument_parser(f"gateway {self.name}", self.run.__doc__)
+        for names, options in self.arguments:
+            parser.add_argument(*names, **options)
+        return parser
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def arg(*names: str, **options) -> tuple[tuple, dict]:
+    return names, options
+
+
+def command(name: str, *arguments: tuple[tuple, dict]):
+    def register(run):
+        COMMANDS[name] = Command(name, run, arguments)
+        return run
+    return register
+
+
+def main(argv: list[str]) -> int:
+    """Run ``argv`` (a command name and its arguments); the exit status. Errors are
+    printed as `gateway`'s other commands print them ("Error: ...")."""
+    cmd = COMMANDS[argv[0]]
+    parser = cmd.parser()
+    args = parser.parse_intermixed_args(argv[1:])
+    try:
+        return cmd.run(args) or 0
+    except UsageError as e:
+        parser.error(str(e))
+    except ClientError as e:
+        sys.stdout.flush()
+        print(f"Error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # how `log --follow` is stopped
+        return 130
+    except BrokenPipeError:  # `gateway jobs | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return 0
 
 
 def _client() -> ApiClient:
-    try:
-        return ApiClient()
-    except ClientError as e:
-        raise click.ClickException(str(e)) from None
+    return ApiClient()
 
 
-def _call(fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except ClientError as e:
-        raise click.ClickException(str(e)) from None
+def _echo_err(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _print_job(job: dict, show_user: bool = False) -> None:
-    click.echo(f"job {job['id']}  {job['status']}"
-               + (f" ({job['reason']})" if job.get("reason") else "")
-               + (f"  by {job['user']}" if show_user else "")
-               + f"  slurm={job.get('slurm_job_id') or '-'}  license={job['license']}"
-               + f"  cpu_h={format_hours(job['cpu_hours'])} gpu_h={format_hours(job['gpu_hours'])}")
+    print(f"job {job['id']}  {job['status']}"
+          + (f" ({job['reason']})" if job.get("reason") else "")
+          + (f"  by {job['user']}" if show_user else "")
+          + f"  slurm={job.get('slurm_job_id') or '-'}  license={job['license']}"
+          + f"  cpu_h={format_hours(job['cpu_hours'])} gpu_h={format_hours(job['gpu_hours'])}",
+          flush=True)
 
 
-def register(cli: click.Group) -> None:
-    @cli.command("login")
-    @click.option("--url", required=True, help="Gateway URL, e.g. https://gateway.example.org")
-    @click.option("--username", default=None, help="Log in with your directory account")
-    @click.option("--token", default=None, help="Use an existing API token instead")
-    def login(url, username, token):
-        """Save the gateway URL and an API token for later commands.
+@command("login",
+         arg("--url", required=True, help="Gateway URL, e.g. https://gateway.example.org"),
+         arg("--username", default=None, help="Log in with your directory account"),
+         arg("--token", default=None, help="Use an existing API token instead"))
+def login(args: argparse.Namespace) -> None:
+    """Save the gateway URL and an API token for later commands.
 
-        With --username, asks for your password and creates a token for this machine.
-        """
-        if username:
-            password = click.prompt("Password", hide_input=True)
-            token = _call(token_for_password, url, username, password, f"cli@{socket.gethostname()}")
-        elif not token:
-            token = click.prompt("API token", hide_input=True)
-        _call(ApiClient(url, token).get, "/me")
-        click.echo(f"saved to {save_settings(url, token)}")
+    With --username, asks for your password and creates a token for this machine.
+    """
+    import getpass
+    import socket
 
-    @cli.command("templates")
-    @click.option("--json", "as_json", is_flag=True)
-    def templates(as_json):
-        """List the Job Templates you can see."""
-        rows = _call(_client().get, "/templates")
-        if as_json:
-            click.echo(json.dumps(rows, indent=2))
-            return
-        for t in rows:
-            inputs = " ".join(i["name"] for i in t["inputs"])
-            click.echo(f"{t['id']:>4}  {t['name']:<24} v{t['latest_version']:<3} {t['status']:<12} "
-                       f"{t['language']:<6} {inputs}")
+    token = args.token
+    if args.username:
+        password = getpass.getpass("Password: ")
+        token = token_for_password(args.url, args.username, password, f"cli@{socket.gethostname()}")
+    elif not token:
+        token = getpass.getpass("API token: ")
+    ApiClient(args.url, token).get("/me")
+    print(f"saved to {save_settings(args.url, token)}")
 
-    @cli.command("run")
-    @click.argument("template")
-    @click.argument("values", nargs=-1)
-    @click.option("-p", "--project", required=True)
-    @click.option("-e", "--experiment", required=True)
-    @click.option("-m", "--machine-type", required=True)
-    @click.option("-l", "--license", "license_", required=True)
-    @click.option("--disk", "disk", type=int, default=None, help="Local software disk, GB")
-    @click.option("--time", "time_limit", type=int, default=None, help="Time limit, minutes")
-    @click.option("--version", type=int, default=None, help="Template version (default: latest)")
-    @click.option("--preview", is_flag=True, help="Print the sbatch script instead of submitting")
-    @click.option("--wait", is_flag=True, help="Wait until the job ends; exit 1 if it failed")
-    def run(template, values, project, experiment, machine_type, license_, disk, time_limit,
-            version, preview, wait):
-        """Run TEMPLATE (name or id) with DC_NAME=value pairs."""
-        inputs = {}
-        for pair in values:
-            name, eq, value = pair.partition("=")
-            if not eq or not name.startswith("DC_"):
-                raise click.BadParameter(f"{pair!r} is not DC_NAME=value", param_hint="VALUES")
-            inputs[name] = value
-        payload = {"project": project, "experiment": experiment, "machine_type": machine_type,
-                   "license": license_, "inputs": inputs}
-        for key, value in (("software_disk_gb", disk), ("time_limit_minutes", time_limit),
-                           ("version", version)):
-            if value is not None:
-                payload[key] = value
-        client = _client()
-        if preview:
-            click.echo(_call(client.post, f"/templates/{template}/preview", payload)["script"], nl=False)
-            return
-        job = _call(client.post, f"/templates/{template}/runs", payload)
-        click.echo(f"submitted job {job['id']} (Slurm job {job['slurm_job_id']})")
-        if wait:
-            sys.exit(_wait(client, job["id"]))
 
-    @cli.command("jobs")
-    @click.option("--all", "every", is_flag=True, help="Every job you can see, not only yours")
-    @click.option("--status", default=None)
-    @click.option("--template", default=None)
-    @click.option("--project", default=None)
-    @click.option("--page", type=int, default=1)
-    def list_jobs(every, status, template, project, page):
-        """List your jobs, newest first (--all: every job you can see)."""
-        params = {k: v for k, v in (("status", status), ("template", template),
-                                    ("project", project), ("page", page)) if v}
-        if not every:
-            params["mine"] = "1"
-        result = _call(_client().get, "/jobs", params=params)
-        click.echo(jobs_heading(every))
-        for job in result["jobs"]:
-            _print_job(job, show_user=every)
-        click.echo(f"page {result['page']}, {result['total']} jobs in all")
+@command("templates", arg("--json", dest="as_json", action="store_true"))
+def templates(args: argparse.Namespace) -> None:
+    """List the Job Templates you can see."""
+    rows = _client().get("/templates")
+    if args.as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    for t in rows:
+        inputs = " ".join(i["name"] for i in t["inputs"])
+        print(f"{t['id']:>4}  {t['name']:<24} v{t['latest_version']:<3} {t['status']:<12} "
+              f"{t['language']:<6} {inputs}")
 
-    @cli.command("status")
-    @click.argument("job_id", type=int)
-    @click.option("--json", "as_json", is_flag=True)
-    def status(job_id, as_json):
-        """Show one job: status, reason, output variables, output files."""
-        job = _call(_client().get, f"/jobs/{job_id}")
-        if as_json:
-            click.echo(json.dumps(job, indent=2))
-            return
-        _print_job(job)
-        for name, value in job["output_variables"].items():
-            click.echo(f"  {name}={value}")
-        for f in job["output_files"]:
-            click.echo(f"  output: {f['path']} ({f['size']} bytes)")
 
-    @cli.command("log")
-    @click.argument("job_id", type=int)
-    @click.option("-f", "--follow", is_flag=True, help="Keep printing until the job ends")
-    def log(job_id, follow):
-        """Print the job log (says on stderr when the job has not started, and why)."""
-        client = _client()
-        _call(print_log, client, job_id, follow, sys.stdout.buffer,
-              lambda line: click.echo(line, err=True))
+@command("run",
+         arg("template", help="template name or id"),
+         arg("values", nargs="*", metavar="DC_NAME=value"),
+         arg("-p", "--project", required=True),
+         arg("-e", "--experiment", required=True),
+         arg("-m", "--machine-type", required=True),
+         arg("-l", "--license", dest="license_", metavar="LICENSE", required=True),
+         arg("--disk", type=int, default=None, metavar="GB", help="Local software disk, GB"),
+         arg("--time", dest="time_limit", type=int, default=None, metavar="MINUTES",
+             help="Time limit, minutes"),
+         arg("--version", type=int, default=None, metavar="N",
+             help="Template version (default: latest)"),
+         arg("--preview", action="store_true", help="Print the sbatch script instead of submitting"),
+         arg("--wait", action="store_true", help="Wait until the job ends; exit 1 if it failed"))
+def run(args: argparse.Namespace) -> int | None:
+    """Run TEMPLATE (name or id) with DC_NAME=value pairs."""
+    inputs = {}
+    for pair in args.values:
+        name, eq, value = pair.partition("=")
+        if not eq or not name.startswith("DC_"):
+            raise UsageError(f"{pair!r} is not DC_NAME=value")
+        inputs[name] = value
+    payload = {"project": args.project, "experiment": args.experiment,
+               "machine_type": args.machine_type, "license": args.license_, "inputs": inputs}
+    for key, value in (("software_disk_gb", args.disk), ("time_limit_minutes", args.time_limit),
+                       ("version", args.version)):
+        if value is not None:
+            payload[key] = value
+    client = _client()
+    if args.preview:
+        sys.stdout.write(client.post(f"/templates/{args.template}/preview", payload)["script"])
+        return None
+    job = client.post(f"/templates/{args.template}/runs", payload)
+    print(f"submitted job {job['id']} (Slurm job {job['slurm_job_id']})", flush=True)
+    return _wait(client, job["id"]) if args.wait else None
 
-    @cli.command("fetch")
-    @click.argument("job_id", type=int)
-    @click.option("-d", "--dest", type=click.Path(file_okay=False), default=None)
-    def fetch(job_id, dest):
-        """Download the job's output files into DEST (default ./job-<id>)."""
-        client = _client()
-        job = _call(client.get, f"/jobs/{job_id}")
-        target = Path(dest or f"job-{job_id}")
-        for f in job["output_files"]:
-            r = _call(client.request, "GET", f"/jobs/{job_id}/files/{f['path']}")
-            out = (target / f["path"]).resolve()
-            if target.resolve() not in out.parents:
-                raise click.ClickException(f"refusing to write {f['path']} outside {target}")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(r.content)
-            click.echo(f"{out} ({len(r.content)} bytes)")
 
-    @cli.command("cancel")
-    @click.argument("job_id", type=int)
-    def cancel(job_id):
-        """Cancel a pending or running job."""
-        _call(_client().post, f"/jobs/{job_id}/cancel")
-        click.echo(f"cancel requested for job {job_id}")
+@command("jobs",
+         arg("--all", dest="every", action="store_true", help="Every job you can see, not only yours"),
+         arg("--status", default=None),
+         arg("--template", default=None),
+         arg("--project", default=None),
+         arg("--page", type=int, default=1))
+def list_jobs(args: argparse.Namespace) -> None:
+    """List your jobs, newest first (--all: every job you can see)."""
+    params = {k: v for k, v in (("status", args.status), ("template", args.template),
+                                ("project", args.project), ("page", args.page)) if v}
+    if not args.every:
+        params["mine"] = "1"
+    result = _client().get("/jobs", params=params)
+    print(jobs_heading(args.every))
+    for job in result["jobs"]:
+        _print_job(job, show_user=args.every)
+    print(f"page {result['page']}, {result['total']} jobs in all")
+
+
+@command("status", arg("job_id", type=int), arg("--json", dest="as_json", action="store_true"))
+def status(args: argparse.Namespace) -> None:
+    """Show one job: status, reason, output variables, output files."""
+    job = _client().get(f"/jobs/{args.job_id}")
+    if args.as_json:
+        print(json.dumps(job, indent=2))
+        return
+    _print_job(job)
+    for name, value in job["output_variables"].items():
+        print(f"  {name}={value}")
+    for f in job["output_files"]:
+        print(f"  output: {f['path']} ({f['size']} bytes)")
+
+
+@command("log",
+         arg("job_id", type=int),
+         arg("-f", "--follow", action="store_true", help="Keep printing until the job ends"))
+def log(args: argparse.Namespace) -> None:
+    """Print the job log (says on stderr when the job has not started, and why)."""
+    print_log(_client(), args.job_id, args.follow, sys.stdout.buffer, _echo_err)
+
+
+@command("fetch",
+         arg("job_id", type=int),
+         arg("-d", "--dest", default=None, help="folder to write into (default ./job-<id>)"))
+def fetch(args: argparse.Namespace) -> None:
+    """Download the job's output files into DEST (default ./job-<id>)."""
+    from pathlib import Path
+
+    client = _client()
+    job = client.get(f"/jobs/{args.job_id}")
+    target = Path(args.dest or f"job-{args.job_id}")
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"-d/--dest: {target} is a file, not a folder")
+    for f in job["output_files"]:
+        out = (target / f["path"]).resolve()
+        if target.resolve() not in out.parents:
+            raise ClientError(f"refusing to write {f['path']} outside {target}")
+        r = client.request("GET", f"/jobs/{args.job_id}/files/{f['path']}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(r.content)
+        print(f"{out} ({len(r.content)} bytes)")
+
+
+@command("cancel", arg("job_id", type=int))
+def cancel(args: argparse.Namespace) -> None:
+    """Cancel a pending or running job."""
+    _client().post(f"/jobs/{args.job_id}/cancel")
+    print(f"cancel requested for job {args.job_id}")
 
 
 def jobs_heading(every: bool) -> str:
@@ -221,7 +324,7 @@ def _wait(client: ApiClient, job_id: int, interval: float = 2.0, job_exit_code: 
     """Wait for the job to end; exit 0 if it completed, else 1 — or, as ``sbatch --wait``
     does, with the job's own exit code (``job_exit_code``; never 0 for a job that failed)."""
     while True:
-        job = _call(client.get, f"/jobs/{job_id}")
+        job = client.get(f"/jobs/{job_id}")
         if job["finalized"]:
             _print_job(job)
             if job["status"] == COMPLETED:

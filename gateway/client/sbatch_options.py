@@ -9,21 +9,20 @@ nothing given on the command line is dropped silently.
 """
 from __future__ import annotations
 
-import difflib
 import shlex
-from dataclasses import dataclass, field
+from collections import namedtuple
 
 # How an option takes its value, as sbatch's getopt does: none, always (``--x=V``,
 # ``--x V``, ``-xV``, ``-x V``), or optionally (only attached: ``--x=V``).
 FLAG, VALUE, OPTIONAL = "flag", "value", "optional"
 
 
-@dataclass(frozen=True)
-class Option:
-    long: str
-    short: str = ""
-    takes: str = VALUE
-    help: str = ""
+# A named tuple, not a dataclass: gateway-sbatch starts as a new process for every
+# submit, and dataclasses' import (it loads inspect) would be a fifth of that start.
+class Option(namedtuple("Option", "long short takes help", defaults=("", VALUE, ""))):
+    """One option: its long name, short letter, how it takes a value, its help line."""
+
+    __slots__ = ()
 
     @property
     def names(self) -> str:
@@ -106,12 +105,16 @@ class OptionError(ValueError):
     """A command line gateway-sbatch will not submit; the message says why, by name."""
 
 
-@dataclass
 class SbatchArgs:
     """What a gateway-sbatch command line asks for."""
-    wrapper: dict[str, str | bool] = field(default_factory=dict)  # long name -> value
-    directives: list[str] = field(default_factory=list)  # e.g. "--hold", "--mem=4G", in order
-    script: str | None = None  # a path, "-" for stdin, or None (stdin, or --wrap)
+
+    def __init__(self) -> None:
+        self.wrapper: dict[str, str | bool] = {}  # long name -> value
+        self.directives: list[str] = []  # e.g. "--hold", "--mem=4G", in order
+        self.script: str | None = None  # a path, "-" for stdin, or None (stdin, or --wrap)
+
+    def __repr__(self) -> str:
+        return f"SbatchArgs(wrapper={self.wrapper!r}, directives={self.directives!r}, script={self.script!r})"
 
 
 def _tables() -> tuple[dict[str, tuple[Option, str]], dict[str, tuple[Option, str]]]:
@@ -132,6 +135,8 @@ LONG_OPTIONS, SHORT_OPTIONS = _tables()
 def _unknown(word: str) -> OptionError:
     hint = ""
     if word.startswith("--"):
+        import difflib
+
         name = word[2:].partition("=")[0]
         close = [n for n in LONG_OPTIONS if n.startswith(name)] or difflib.get_close_matches(
             name, LONG_OPTIONS, n=1)

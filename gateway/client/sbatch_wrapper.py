@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
-import click
-
-from ..errors import ValidationError
+from ..errors import ClientError, ValidationError
 from ..sbatch_directives import parse_directives, parse_time_limit
-from .commands import _call, _client, _wait
+from .commands import _client, _wait
 from .sbatch_options import (
     OptionError,
     SbatchArgs,
@@ -33,10 +30,10 @@ def read_script(args: SbatchArgs) -> str:
         if args.script is None and sys.stdin.isatty():
             raise OptionError("no script given: name a script file, '-' for standard input, or --wrap")
         return sys.stdin.read()
-    path = Path(args.script)
-    if not path.is_file():
+    if not os.path.isfile(args.script):
         raise OptionError(f"{args.script}: no such script file")
-    return path.read_text()
+    with open(args.script, encoding="utf-8") as f:
+        return f.read()
 
 
 def build_payload(args: SbatchArgs, script: str, licence: str, cwd: str) -> dict:
@@ -60,18 +57,18 @@ def build_payload(args: SbatchArgs, script: str, licence: str, cwd: str) -> dict
 def submit(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.wrapper.get("help") or args.wrapper.get("usage"):
-        click.echo(help_text(), nl=False)
+        sys.stdout.write(help_text())
         return 0
     script = read_script(args)
     client = _client()
     licence = choose_license(args, os.environ.get("GATEWAY_LICENSE") or None,
                              parse_directives(script).get("account") or None,
-                             lambda: _call(client.get, "/licenses"))
-    job = _call(client.post, "/jobs/sbatch", build_payload(args, script, licence, os.getcwd()))
+                             lambda: client.get("/licenses"))
+    job = client.post("/jobs/sbatch", build_payload(args, script, licence, os.getcwd()))
     if args.wrapper.get("parsable"):
-        click.echo(job["slurm_job_id"])
+        print(job["slurm_job_id"], flush=True)
     elif not args.wrapper.get("quiet"):
-        click.echo(f"Submitted batch job {job['slurm_job_id']} (gateway job {job['id']})")
+        print(f"Submitted batch job {job['slurm_job_id']} (gateway job {job['id']})", flush=True)
     if args.wrapper.get("wait"):
         return _wait(client, job["id"], job_exit_code=True)
     return 0
@@ -81,10 +78,12 @@ def main(argv: list[str] | None = None) -> None:
     """Submit a script to Slurm through the gateway (`gateway-sbatch --help`)."""
     try:
         sys.exit(submit(sys.argv[1:] if argv is None else argv))
-    except (OptionError, click.ClickException) as e:
-        message = e.format_message() if isinstance(e, click.ClickException) else str(e)
-        click.echo(f"gateway-sbatch: error: {message}", err=True)
+    except (OptionError, ClientError) as e:
+        sys.stdout.flush()
+        print(f"gateway-sbatch: error: {e}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:  # how a --wait is given up
+        sys.exit(130)
 
 
 if __name__ == "__main__":

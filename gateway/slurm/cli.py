@@ -4,6 +4,10 @@ Slurm tools sometimes exit 0 and still print an error, and an unreachable daemon
 looks different in every tool, so every call goes through ``_run``, which turns
 "cannot reach slurmctld/slurmdbd" into ``SlurmUnavailable`` and any other refusal
 into ``SlurmError`` carrying Slurm's own words.
+
+Array tasks are named ``"<array job id>_<task index>"`` in and out of this module
+(see ``arrays``): sacct and squeue are asked for each array's own id once, and every
+task comes back under its task id, pending ones included.
 """
 from __future__ import annotations
 
@@ -12,9 +16,11 @@ import os
 import re
 import subprocess
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from ..errors import SlurmError, SlurmNoAnswer, SlurmUnavailable
+from .arrays import base_id, base_ids, parse_range_id, split_task_id, task_id
 from .client import SlurmJob, SubmitRequest
 from .states import normalise
 from .tres import parse_tres, tres_cpus, tres_gpus
@@ -22,12 +28,15 @@ from .tres import parse_tres, tres_cpus, tres_gpus
 logger = logging.getLogger(__name__)
 
 SEP = "\x1f"  # unit separator: cannot appear in a job name typed by a person
+# JobID names an array task ("123_4") or its tasks that have not started
+# ("123_[5-99%10]"); JobIDRaw is the Slurm job id each started task gets of its own.
 SACCT_FIELDS = (
-    "JobIDRaw", "JobName", "State", "ExitCode", "ElapsedRaw", "AllocTRES",
+    "JobID", "JobIDRaw", "JobName", "State", "ExitCode", "ElapsedRaw", "AllocTRES",
     "CPUTimeRAW", "Submit", "Start", "End", "Reason", "Account", "Partition", "NodeList",
 )
 SQUEUE_FORMAT = {  # squeue -o letters, in order
-    "JobID": "%A", "JobName": "%j", "State": "%T", "Reason": "%r", "Submit": "%V",
+    # %i: a plain job's id, or an array task's "123_4" (with -r, one line per task).
+    "JobID": "%i", "JobName": "%j", "State": "%T", "Reason": "%r", "Submit": "%V",
     "Start": "%S", "Account": "%a", "Partition": "%P",
 }
 UNAVAILABLE = re.compile(
@@ -45,6 +54,10 @@ BASE_ENV = {
     "LANG": "C.UTF-8",
     "LC_ALL": "C.UTF-8",
 }
+# squeue cuts an array's task list after 64 characters (even its closing bracket)
+# and sacct's manual says it may too, unless told otherwise: a sweep with gaps in
+# its pending tasks prints a long list.
+QUERY_ENV = {**BASE_ENV, "SLURM_BITSTR_LEN": "0"}
 
 
 def parse_time(text: str) -> datetime | None:
@@ -78,9 +91,43 @@ def parse_job_id(stdout: str) -> str:
     return job_id
 
 
+def _by_task(job: SlurmJob, job_id: str, own: dict[str, SlurmJob],
+             collapsed: dict[str, SlurmJob]) -> None:
+    """File one parsed line under the ids it stands for. A task's own line goes in
+    ``own``; a line for tasks not started yet (``123_[5-7%2]``) gives each task a
+    record of its own in ``collapsed``, sharing the line's fields."""
+    try:
+        tasks = parse_range_id(job_id)
+    except ValueError:
+        logger.warning("skipping a line for array tasks Slurm listed as %r", job_id[:200])
+        return
+    if tasks is not None:
+        array_id, indexes, _throttle = tasks
+        for index in indexes:
+            tid = task_id(array_id, index)
+            collapsed[tid] = replace(job, job_id=tid, array_job_id=array_id, array_task_id=index,
+                                     native=dict(job.native))
+        return
+    array_id, index = split_task_id(job_id)
+    if index is not None:
+        job = replace(job, job_id=job_id, array_job_id=array_id, array_task_id=index)
+    elif "_" in job_id:  # squeue cut a task list short: it names no task it holds
+        logger.warning("skipping a line for array tasks Slurm listed as %r", job_id[:200])
+        return
+    # A requeued job has several records with the same id; the last is current.
+    own[job.job_id] = job
+
+
 def parse_sacct(text: str) -> dict[str, SlurmJob]:
-    """Parse ``sacct -X -n -P --delimiter=SEP -o SACCT_FIELDS`` output."""
-    jobs: dict[str, SlurmJob] = {}
+    """Parse ``sacct -X -n -P --delimiter=SEP -o SACCT_FIELDS`` output: plain jobs
+    under their JobIDRaw, array tasks under their task id, pending ones included.
+
+    A task's own line wins over a range that still lists it: accounting updates an
+    array's range line late, so 22.05 and 24.11 both print ``123_[1,3,5-7%1]`` next to
+    the record of task 1 that has started, and keep a task cancelled while pending in
+    the range for a while (then drop it: such a task never gets a record)."""
+    own: dict[str, SlurmJob] = {}
+    collapsed: dict[str, SlurmJob] = {}
     for line in text.splitlines():
         if not line.strip():
             continue
@@ -100,13 +147,14 @@ def parse_sacct(text: str) -> dict[str, SlurmJob]:
             submit_time=parse_time(row["Submit"]), start_time=parse_time(row["Start"]),
             end_time=parse_time(row["End"]), reason=row["Reason"], source="sacct", native=row,
         )
-        # A requeued job has several records with the same id; the last is current.
-        jobs[job.job_id] = job
-    return jobs
+        _by_task(job, row["JobID"], own, collapsed)
+    return {**collapsed, **own}
 
 
 def parse_squeue(text: str) -> dict[str, SlurmJob]:
-    jobs: dict[str, SlurmJob] = {}
+    """Parse ``squeue -h -r -o SQUEUE_FORMAT`` output, keyed like ``parse_sacct``."""
+    own: dict[str, SlurmJob] = {}
+    collapsed: dict[str, SlurmJob] = {}
     keys = list(SQUEUE_FORMAT)
     for line in text.splitlines():
         values = line.split(SEP)
@@ -114,7 +162,7 @@ def parse_squeue(text: str) -> dict[str, SlurmJob]:
             continue
         row = dict(zip(keys, values, strict=True))
         start = parse_time(row["Start"])
-        jobs[row["JobID"]] = SlurmJob(
+        job = SlurmJob(
             job_id=row["JobID"], name=row["JobName"], state=row["State"],
             submit_time=parse_time(row["Submit"]), start_time=start,
             reason=row["Reason"], source="squeue", native=row,
@@ -122,7 +170,22 @@ def parse_squeue(text: str) -> dict[str, SlurmJob]:
             expected_start=start if normalise(row["State"]) == "PENDING" else None,
             queue_checked=True,
         )
-    return jobs
+        _by_task(job, row["JobID"], own, collapsed)
+    return {**collapsed, **own}
+
+
+def parse_names(text: str, names: list[str]) -> dict[str, list[str]]:
+    """``JobID SEP JobName`` lines (sacct's, then squeue's ``%i SEP %j``) -> job name
+    -> ids, oldest first. Every task of an array, and its range line, count once,
+    as the array's own id."""
+    found: dict[str, list[str]] = {}
+    wanted = set(names)
+    for line in text.splitlines():
+        job_id, _, name = line.partition(SEP)
+        job_id = base_id(job_id)
+        if job_id and name in wanted and job_id not in found.setdefault(name, []):
+            found[name].append(job_id)
+    return {name: sorted(ids, key=lambda i: (len(i), i)) for name, ids in found.items() if ids}
 
 
 class CliSlurm:
@@ -137,14 +200,14 @@ class CliSlurm:
         return os.path.join(self.bin_dir, name) if self.bin_dir else name
 
     def _run(self, args: list[str], stdin: str | None = None, what: str = "",
-             user: str | None = None) -> str:
+             user: str | None = None, env: dict[str, str] = BASE_ENV) -> str:
         what = what or args[0]
         self.calls += 1
         started = time.monotonic()
         args = self._as_user(user, args)
         try:
             proc = subprocess.run(args, input=stdin, capture_output=True, text=True,
-                                  timeout=self.timeout, cwd="/", env=BASE_ENV)
+                                  timeout=self.timeout, cwd="/", env=env)
         except FileNotFoundError as e:
             raise SlurmUnavailable(f"{what}: command not found ({e.filename}); is Slurm installed?") from e
         except subprocess.TimeoutExpired as e:
@@ -174,41 +237,39 @@ class CliSlurm:
         return parse_job_id(out)
 
     def accounting(self, job_ids: list[str]) -> dict[str, SlurmJob]:
+        """Accounting records for plain job ids and array task ids, in one sacct call.
+        An array is asked for as a whole, so the answer holds every task of it."""
         if not job_ids:
             return {}
         out = self._run([
             self._cmd("sacct"), "-X", "-n", "-P", f"--delimiter={SEP}",
-            "-o", ",".join(SACCT_FIELDS), "-j", ",".join(job_ids),
-        ], what="sacct")
+            "-o", ",".join(SACCT_FIELDS), "-j", ",".join(base_ids(job_ids)),
+        ], what="sacct", env=QUERY_ENV)
         return parse_sacct(out)
 
     def find_by_names(self, names: list[str], since: datetime) -> dict[str, list[str]]:
         """Job name -> Slurm job ids (oldest first), for jobs submitted since ``since``
-        (naive UTC)."""
+        (naive UTC). An array is found once, by its own id (``"123"``), not per task."""
         if not names:
             return {}
         start = since.replace(tzinfo=UTC).astimezone().strftime("%Y-%m-%dT%H:%M:%S")
         out = self._run([self._cmd("sacct"), "-X", "-n", "-P", f"--delimiter={SEP}", "-a",
-                         "-o", "JobIDRaw,JobName", "-S", start, "--name", ",".join(names)],
+                         "-o", "JobID,JobName", "-S", start, "--name", ",".join(names)],
                         what="sacct")
         # The controller too: a job submitted moments ago may not be in accounting yet.
-        out += self._run([self._cmd("squeue"), "-h", "-a", "-n", ",".join(names), "-o", f"%A{SEP}%j"],
+        out += self._run([self._cmd("squeue"), "-h", "-a", "-n", ",".join(names), "-o", f"%i{SEP}%j"],
                          what="squeue")
-        found: dict[str, list[str]] = {}
-        wanted = set(names)
-        for line in out.splitlines():
-            job_id, _, name = line.partition(SEP)
-            if job_id and name in wanted and job_id not in found.setdefault(name, []):
-                found[name].append(job_id)
-        return {name: sorted(ids, key=int) for name, ids in found.items()}
+        return parse_names(out, names)
 
     def queue(self, job_ids: list[str]) -> dict[str, SlurmJob]:
+        """The controller's view of plain jobs and array tasks, in one squeue call;
+        ``-r`` puts each pending task on its own line."""
         if not job_ids:
             return {}
         fmt = SEP.join(SQUEUE_FORMAT.values())
         try:
-            out = self._run([self._cmd("squeue"), "-h", "-j", ",".join(job_ids), "-o", fmt],
-                            what="squeue")
+            out = self._run([self._cmd("squeue"), "-h", "-r", "-j", ",".join(base_ids(job_ids)),
+                             "-o", fmt], what="squeue", env=QUERY_ENV)
         except SlurmError as e:
             if isinstance(e, SlurmUnavailable) or not INVALID_JOB.search(e.message):
                 raise

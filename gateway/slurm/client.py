@@ -29,6 +29,10 @@ class SlurmJob:
     expected_start: datetime | None = None
     queue_checked: bool = False
     native: dict[str, str] = field(default_factory=dict)
+    # An array task ("123_4" in job_id): its array's own id and its index; None for a
+    # plain job.
+    array_job_id: str | None = None
+    array_task_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from pathlib import PurePosixPath
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
-from .. import data, environments, job_templates, jobs, licenses, runs
+from .. import data, environments, job_templates, jobs, licenses, runs, sweeps
 from ..charging import license_usage
 from ..validation import get_int
 from .common import (
@@ -156,6 +156,44 @@ def run_template(ref):
     return created(jobs.job_dict(runs.submit(ctx(), user(), tpl, body())))
 
 
+@api.post("/templates/<ref>/sweeps")
+@authenticated
+def sweep_template(ref):
+    tpl = job_templates.find_template(ctx(), user(), ref)
+    sweep = sweeps.submit_sweep(ctx(), user(), tpl, body())
+    return created(sweeps.sweep_dict(sweep))
+
+
+# --- sweeps -----------------------------------------------------------------
+
+@api.get("/sweeps/<sweep_id>")
+@authenticated
+def get_sweep(sweep_id):
+    return jsonify(sweeps.sweep_dict(sweeps.get_sweep(ctx(), user(), sweep_id)))
+
+
+@api.get("/sweeps/<sweep_id>/results.csv")
+@authenticated
+def sweep_results(sweep_id):
+    sweep = sweeps.get_sweep(ctx(), user(), sweep_id)
+    return Response(sweeps.results_csv(sweep), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="sweep-{sweep.id}-results.csv"'})
+
+
+@api.post("/sweeps/<sweep_id>/cancel")
+@authenticated
+def cancel_sweep(sweep_id):
+    sweep = sweeps.cancel_sweep(ctx(), user(), sweeps.get_sweep(ctx(), user(), sweep_id))
+    return jsonify(sweeps.sweep_dict(sweep)), 202
+
+
+@api.post("/sweeps/<sweep_id>/rerun-failed")
+@authenticated
+def rerun_failed_tasks(sweep_id):
+    sweep = sweeps.rerun_failed(ctx(), user(), sweeps.get_sweep(ctx(), user(), sweep_id))
+    return created(sweeps.sweep_dict(sweep))
+
+
 # --- jobs -------------------------------------------------------------------
 
 @api.get("/jobs")
@@ -166,7 +204,8 @@ def list_jobs():
     per_page = get_int(dict(args), "per_page", default=50, minimum=1, maximum=jobs.MAX_PER_PAGE)
     rows, total = jobs.list_jobs(ctx(), user(), status=args.get("status"), template=args.get("template"),
                                  project=args.get("project"), tag=args.get("tag"), page=page,
-                                 per_page=per_page, mine=args.get("mine") in ("1", "true"))
+                                 per_page=per_page, mine=args.get("mine") in ("1", "true"),
+                                 sweep=args.get("sweep"))
     return jsonify({"jobs": [jobs.job_dict(j) for j in rows], "page": page,
                     "per_page": per_page, "total": total})
 

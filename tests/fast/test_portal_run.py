@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from gateway.models import Job
+from gateway.models import Job, Sweep
 from tests.fast.portal_client import session
 
 INPUTS = [
@@ -88,7 +88,8 @@ def test_the_wizard_check_names_each_problem_and_its_step(gw):
     assert problems["inputs.DC_N"]["step"] == 2 and problems["machine_type"]["step"] == 3
     r = client.post(url, data=form(token, experiment=""), headers={"X-CSRFToken": token})
     assert [(p["field"], p["step"]) for p in r.json["problems"]] == [("experiment", 1)]
-    assert client.post(url, data=form(token), headers={"X-CSRFToken": token}).json == {"problems": []}
+    fine = client.post(url, data=form(token), headers={"X-CSRFToken": token})
+    assert fine.json == {"problems": [], "tasks": 1}
     assert Job.select().count() == 0
     # Without the CSRF token the check is refused like any other form.
     data = form(token)
@@ -141,3 +142,35 @@ def test_strangers_and_viewers_get_nothing_from_the_check(gw):
         r = client.post(url, data=form(token), headers={"X-CSRFToken": token})
         assert r.status_code == status, person.username
         assert "problems" not in r.get_data(as_text=True)
+
+
+def test_run_over_many_values_makes_a_sweep_and_its_page(gw):
+    client, token = session(gw, gw.admin)
+    url = f"/templates/{gw.tpl['id']}/run"
+    many = {"many-DC_N": "1..3", "many-DC_MODE": "fast, exact"}
+    csrf = {"X-CSRFToken": token}
+    check = client.post(f"{url}/check", data=form(token, **many), headers=csrf)
+    assert check.json == {"tasks": 6, "problems": []}
+    bad = client.post(f"{url}/check", data=form(token, **{"many-DC_DATA": "../*"}), headers=csrf)
+    assert [(p["field"], p["step"]) for p in bad.json["problems"]] == [("inputs.DC_DATA", 1)]
+    preview = client.post(url, data=form(token, action="preview", **{"many-DC_N": "4, 5"}))
+    assert preview.status_code == 200
+    page = preview.get_data(as_text=True)
+    assert "of the first of 2 tasks" in page and "export DC_N=4" in page
+    assert 'id="many-DC_N" name="many-DC_N" value="4, 5"' in page  # kept for the next try
+    r = client.post(url, data=form(token, throttle="2", **many))
+    assert r.status_code == 302 and "/sweeps/" in r.headers["Location"]
+    sweep = Sweep.get()
+    assert sweep.throttle == 2 and Job.select().where(Job.sweep == sweep).count() == 6
+    # Its page: the tasks with their inputs; a job's OUT_ value is shown as text.
+    hostile = {"OUT_X": "<img src=x onerror=alert(1)>"}
+    Job.update(output_variables=hostile).where(Job.array_task == 0).execute()
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert page.count('<tr data-job="') == 6 and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<img src=x" not in page
+    live = client.get(f"/sweeps/{sweep.id}/live").json
+    assert live["counts"]["Pending"] == 6 and not live["finished"]
+    # Somebody who may not see its jobs gets nothing of it.
+    bob, _ = session(gw, gw.bob)
+    assert bob.get(f"/sweeps/{sweep.id}").status_code == 404
+    assert bob.get(f"/sweeps/{sweep.id}/live").status_code == 404

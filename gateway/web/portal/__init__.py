@@ -22,5 +22,6 @@ from . import (  # noqa: E402,F401
     views_licenses,
     views_projects,
     views_runs,
+    views_sweeps,
     views_templates,
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
 
-from ... import access, job_templates, jobs, licenses, runs
+from ... import access, job_templates, jobs, licenses, runs, sweeps
 from ...charging import license_usage
 from ...errors import GatewayError
 from ...inputs import InputType
@@ -29,13 +29,19 @@ def _body_from_form(form, version) -> dict:
     inputs = {}
     for spec in version.inputs:
         key = f"input-{spec['name']}"
-        if spec["type"] == InputType.BOOLEAN:
+        many = form.get(f"many-{spec['name']}", "").strip()
+        if many:
+            # "Run over many values": the run becomes a sweep, one task per value.
+            inputs[spec["name"]] = sweeps.parse_many(spec, many)
+        elif spec["type"] == InputType.BOOLEAN:
             inputs[spec["name"]] = bool(form.get(key))
         elif key in form:
             inputs[spec["name"]] = form.get(key)
     body = {"project": project, "experiment": experiment, "inputs": inputs,
             "machine_type": form.get("machine_type", ""), "license": form.get("license", ""),
             "version": version.version}
+    if any(sweeps.is_swept(v) for v in inputs.values()):
+        body["throttle"] = form.get("throttle") or None
     for key in ("software_disk_gb", "time_limit_minutes"):
         if form.get(key):
             body[key] = form.get(key)
@@ -46,7 +52,7 @@ def _body_from_form(form, version) -> dict:
 
 
 # Which step of the wizard shows a field, so a problem opens the step it belongs to.
-SETTINGS_FIELDS = ("machine_type", "license", "software_disk_gb", "time_limit_minutes", "tags")
+SETTINGS_FIELDS = ("machine_type", "license", "software_disk_gb", "time_limit_minutes", "tags", "throttle")
 
 
 def step_of(field: str | None, data_input: str | None) -> int:
@@ -81,10 +87,20 @@ def check_run(template_id):
     tpl = job_templates.get_template(ctx(), me(), template_id)
     access.require(me(), "template.run", tpl, "template")
     version = job_templates.get_version(tpl, request.form.get("version") or None)
-    problems = _as_shown(runs.check(ctx(), me(), tpl, _body_from_form(request.form, version)))
+    body = _body_from_form(request.form, version)
+    tasks = 1
+    if "throttle" in body:
+        try:
+            tasks = len(sweeps.plan_sweep(ctx(), me(), tpl, body)[2])
+            problems = []
+        except GatewayError as e:
+            problems, tasks = getattr(e, "problems", [e]), None
+    else:
+        problems = runs.check(ctx(), me(), tpl, body)
     data_input = _data_input(version)
-    return jsonify({"problems": [{"field": p.field, "message": p.message,
-                                  "step": step_of(p.field, data_input)} for p in problems]})
+    return jsonify({"tasks": tasks, "problems": [
+        {"field": p.field, "message": p.message, "step": step_of(p.field, data_input)}
+        for p in _as_shown(problems)]})
 
 
 @portal.route("/templates/<int:template_id>/run", methods=["GET", "POST"])
@@ -100,17 +116,27 @@ def run_job(template_id):
         values = {"experiment": f"{old.project.name}/{old.experiment.name}" if old.experiment_id else "",
                   "inputs": old.inputs, "machine_type": old.machine_type, "license": old.license,
                   "software_disk_gb": old.software_disk_gb, "time_limit_minutes": old.time_limit_minutes}
-    preview = None
+    preview = tasks = None
     problems: list[GatewayError] = []
     step = 1
     if request.method == "POST":
         body = _body_from_form(request.form, version)
         values = {**body, "experiment": request.form.get("experiment", ""),
                   "tags": request.form.get("tags", ""),
-                  "show_advanced": bool(request.form.get("show_advanced"))}
+                  "show_advanced": bool(request.form.get("show_advanced")),
+                  "many": {s["name"]: request.form.get(f"many-{s['name']}", "") for s in version.inputs},
+                  "throttle": request.form.get("throttle")}
         step = 3
         try:
-            if request.form.get("action") == "preview":
+            if "throttle" in body:
+                if request.form.get("action") == "preview":
+                    preview, tasks = sweeps.preview(ctx(), me(), tpl, body)
+                else:
+                    sweep = sweeps.submit_sweep(ctx(), me(), tpl, body)
+                    flash(f"Sweep {sweep.id} submitted: {len(sweep.jobs)} tasks as Slurm array "
+                          f"{', '.join(sweep.array_job_ids)}.")
+                    return redirect(url_for("portal.sweep", sweep_id=sweep.id))
+            elif request.form.get("action") == "preview":
                 preview = runs.preview(ctx(), me(), tpl, body)
             else:
                 job = runs.submit(ctx(), me(), tpl, body)
@@ -125,12 +151,15 @@ def run_job(template_id):
     by_field = {p.field or "_": p.message for p in problems}
     if problems:
         step = min(step_of(p.field, data_input) for p in problems)
-    # An advanced input with a problem is shown whether or not advanced ones were asked for.
+    # An advanced input with a problem, or run over many values, is shown whether or
+    # not advanced ones were asked for.
     show_advanced = bool(values.get("show_advanced")) or any(
-        f"inputs.{s['name']}" in by_field for s in version.inputs if s.get("advanced"))
+        f"inputs.{s['name']}" in by_field or (values.get("many") or {}).get(s["name"])
+        for s in version.inputs if s.get("advanced"))
     return render_template(
         "run.html", tpl=tpl, version=version, v=values, problems=problems, by_field=by_field,
-        step=step, show_advanced=show_advanced, preview=preview, input_type=InputType,
+        step=step, show_advanced=show_advanced, preview=preview, tasks=tasks, input_type=InputType,
+        default_throttle=ctx().config.slurm.default_sweep_throttle,
         versions=list(range(tpl.latest_version, 0, -1)),
         experiments=_experiments(), machine_types=list(ctx().config.machine_types.values()),
         licenses=lics, data_input=data_input,

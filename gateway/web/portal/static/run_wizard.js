@@ -61,7 +61,14 @@ function setupRunWizard(form) {
       method: "POST", credentials: "same-origin", body: new FormData(form),
       headers: {"Accept": "application/json", "X-CSRFToken": csrf()}});
     if (!r.ok) throw new Error(`check: ${r.status}`);
-    return (await r.json()).problems;
+    const answer = await r.json();
+    // Running over many values: say how many tasks before it is submitted.
+    const count = document.getElementById("task-count");
+    if (count) {
+      count.hidden = !(answer.tasks > 1);
+      count.textContent = answer.tasks > 1 ? `This runs ${answer.tasks} tasks as one sweep (Slurm job array).` : "";
+    }
+    return answer.problems;
   };
 
   const next = async (button) => {

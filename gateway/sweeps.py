@@ -1,0 +1,370 @@
+"""Sweeps: one Job Template run over many inputs, submitted as Slurm job arrays.
+
+A run body becomes a sweep when any input is given as ``{"values": [...]}``,
+``{"range": {"start", "stop", "step"}}`` (integer and number inputs, the stop
+included when a step lands on it) or, for a Path input, ``{"glob": "raw/*.h5"}``
+(matched inside the experiment). The tasks are the product of the swept inputs'
+values (or, with ``"mode": "zip"``, the values taken side by side).
+
+Every task is a gateway job of its own (folder, rendered script with its inputs,
+status, log, outputs, charge from its own accounting record); the sweep submits them
+with one ``sbatch --array`` per ``max_array_size`` tasks, whose script only picks
+the task's own script by ``SLURM_ARRAY_TASK_ID``. Job rows are written before Slurm
+is asked, as for single runs, so a failed or unanswered submit loses nothing.
+"""
+from __future__ import annotations
+
+import calendar
+import csv
+import io
+import itertools
+import logging
+import math
+import os
+import re
+from collections import Counter
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from peewee import Cast, Value
+
+from . import access, data, jobs, runs
+from .context import Context
+from .db import database, utcnow
+from .errors import NotFound, SlurmError, SlurmNoAnswer, ValidationError
+from .inputs import InputType, coerce
+from .models import Job, Sweep, Tag, Template, User
+from .render import ArrayRequest, render_array_script
+from .slurm.client import SubmitRequest
+from .slurm.states import FAILED, STATUSES
+from .users import unix_user_for
+from .validation import get_int, parse_id, require_dict
+
+logger = logging.getLogger(__name__)
+SWEEP_KEYS = ("values", "range", "glob")
+MODES = ("product", "zip")
+# Values a spreadsheet would run as a formula: a job's output is hostile input.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def is_swept(value: Any) -> bool:
+    return isinstance(value, dict) and any(k in value for k in SWEEP_KEYS)
+
+
+_RANGE_TEXT = re.compile(r"^\s*([-+]?[\d.]+)\s*\.\.\s*([-+]?[\d.]+)(?:\s+step\s+([-+]?[\d.]+))?\s*$")
+GLOB_CHARS = ("*", "?", "[")
+
+
+def parse_many(spec: dict, text: str) -> dict:
+    """Many values as a person types them (the portal's "run over many values", the
+    CLI's DC_X=1,2,3): a comma-separated list; for integer and number inputs also a
+    range "1..10" or "0..1 step 0.25"; for a Path input with * ? or [ a glob."""
+    text = text.strip()
+    if spec["type"] == InputType.PATH and any(c in text for c in GLOB_CHARS):
+        return {"glob": text}
+    m = _RANGE_TEXT.match(text)
+    if m and spec["type"] in (InputType.INTEGER, InputType.NUMBER):
+        return {"range": {"start": m.group(1), "stop": m.group(2), "step": m.group(3) or 1}}
+    return {"values": [v.strip() for v in text.split(",") if v.strip()]}
+
+
+def _range_values(spec: dict, raw: Any, field: str, limit: int) -> list[str]:
+    if spec["type"] not in (InputType.INTEGER, InputType.NUMBER):
+        raise ValidationError("a range is for integer and number inputs; give values instead", field)
+    if not isinstance(raw, dict) or not {"start", "stop"} <= set(raw) or set(raw) - {"start", "stop", "step"}:
+        raise ValidationError("a range is {start, stop, step}", field)
+    start, stop = (float(coerce(spec, raw[k], f"{field}.range.{k}")) for k in ("start", "stop"))
+    step = float(coerce(spec, raw.get("step", 1), f"{field}.range.step"))
+    if step == 0 or (stop - start) * step < 0:
+        raise ValidationError(f"the range from {raw['start']} to {raw['stop']} by {raw.get('step', 1)} "
+                              f"holds no value", field)
+    # The stop is included when a step lands on it (up to rounding of decimal steps).
+    count = math.floor((stop - start) / step + 1e-9) + 1
+    if count > limit:
+        raise ValidationError(f"the range holds {count} values, more than the {limit} tasks a sweep "
+                              f"may have", field)
+    return [coerce(spec, start + k * step, field) for k in range(count)]
+
+
+def _glob_values(ctx: Context, spec: dict, pattern: Any, field: str, exp_root: Path, limit: int) -> list[str]:
+    if spec["type"] != InputType.PATH:
+        raise ValidationError("a glob is for path inputs", field)
+    if not isinstance(pattern, str) or not pattern.strip() or "\0" in pattern:
+        raise ValidationError("the glob must be a pattern such as raw/*.h5", field)
+    if pattern.startswith("/") or ".." in pattern.split("/"):
+        raise ValidationError("the glob must stay inside the experiment (no leading '/', no '..')", field)
+    root = exp_root.resolve()
+    found = []
+    for match in sorted(root.glob(pattern)):
+        try:
+            data.resolve_inside(root, str(match.relative_to(root)), field)
+        except ValidationError:
+            continue  # a link out of the experiment: never a task's input
+        if match.name.startswith(".") and match.name.endswith((data.UPLOAD_SUFFIX, data.PARTIAL_SUFFIX)):
+            continue  # a file still being written
+        found.append(match.relative_to(root).as_posix())
+        if len(found) > limit:
+            raise ValidationError(f"the glob matches more than the {limit} tasks a sweep may have", field)
+    if not found:
+        raise ValidationError(f"the glob {pattern!r} matches nothing in the experiment", field)
+    return found
+
+
+def swept_values(ctx: Context, spec: dict, raw: dict, field: str, exp_root: Path | None) -> list[str]:
+    """The values a swept input takes, each as the job will see it."""
+    limit = ctx.config.slurm.max_sweep_tasks
+    keys = [k for k in SWEEP_KEYS if k in raw]
+    if len(keys) != 1 or set(raw) - {keys[0]}:
+        raise ValidationError("give exactly one of values, range or glob", field)
+    if keys[0] == "range":
+        return _range_values(spec, raw["range"], field, limit)
+    if keys[0] == "glob":
+        if exp_root is None:
+            raise ValidationError("a glob needs the project and experiment it matches in", field)
+        return _glob_values(ctx, spec, raw["glob"], field, exp_root, limit)
+    values = raw["values"]
+    if not isinstance(values, list):
+        raise ValidationError("values must be a list", field)
+    if not values:
+        raise ValidationError("a sweep over no values has nothing to run: give at least one", field)
+    if len(values) > limit:
+        raise ValidationError(f"{len(values)} values, more than the {limit} tasks a sweep may have", field)
+    return [coerce(spec, v, field) for v in values]
+
+
+def _experiment_root(ctx: Context, user: User, body: dict) -> Path | None:
+    project, experiment = body.get("project"), body.get("experiment")
+    if not (isinstance(project, str) and isinstance(experiment, str) and project and experiment):
+        return None  # plan_run names what is missing
+    return data.experiment_dir(ctx.config, data.get_experiment(ctx, user, project, experiment))
+
+
+def plan_sweep(ctx: Context, user: User, tpl: Template, body: dict
+               ) -> tuple[runs.RunPlan, list[str], list[dict[str, str]], str, int]:
+    """Check a sweep's body: the plan every task shares, the swept input names, each
+    task's swept values, the mode and the throttle. Nothing is written."""
+    require_dict(body)
+    access.require(user, "template.run", tpl, "template")
+    given = body.get("inputs") or {}
+    if not isinstance(given, dict):
+        raise ValidationError("must be an object of DC_ names to values", "inputs")
+    mode = body.get("mode", "product")
+    if mode not in MODES:
+        raise ValidationError(f"must be one of {list(MODES)}", "mode")
+    limit = ctx.config.slurm.max_sweep_tasks
+    throttle = get_int(body, "throttle", default=ctx.config.slurm.default_sweep_throttle, minimum=1,
+                       maximum=limit)
+    version = runs.job_templates.get_version(tpl, body.get("version"))
+    specs = {s["name"]: s for s in version.inputs}
+    exp_root = _experiment_root(ctx, user, body)
+    swept: dict[str, list[str]] = {}
+    for spec in version.inputs:
+        name = spec["name"]
+        if is_swept(given.get(name)):
+            swept[name] = swept_values(ctx, spec, given[name], f"inputs.{name}", exp_root)
+    for name, value in given.items():
+        if is_swept(value) and name not in specs:
+            raise ValidationError(f"template {tpl.name!r} v{version.version} has no input {name}",
+                                  f"inputs.{name}")
+    names = list(swept)
+    lists = [swept[n] for n in names]
+    if mode == "zip":
+        if len({len(v) for v in lists}) > 1:
+            raise ValidationError("zip takes the swept inputs' values side by side, so each needs as many: "
+                                  + ", ".join(f"{n} has {len(v)}" for n, v in swept.items()), "mode")
+        combos = list(zip(*lists, strict=True))
+    else:
+        total = math.prod(len(v) for v in lists)
+        if total > limit:
+            raise ValidationError(f"{' × '.join(str(len(v)) for v in lists)} = {total} tasks, more than the "
+                                  f"{limit} a sweep may have", "inputs")
+        combos = list(itertools.product(*lists))
+    # Every other input, and the settings, are checked once, as for a single run, with
+    # the first task's values standing in for the swept ones.
+    first = dict(zip(names, combos[0], strict=True)) if names else {}
+    plan = runs.plan_run(ctx, user, tpl, {**body, "inputs": {**given, **first}})
+    return plan, names, [dict(zip(names, c, strict=True)) for c in combos], mode, throttle
+
+
+def _task_plan(ctx: Context, plan: runs.RunPlan, swept: dict[str, str]) -> runs.RunPlan:
+    """The shared plan with one task's values in place of the swept inputs."""
+    inputs = {**plan.inputs, **swept}
+    root = data.experiment_dir(ctx.config, plan.experiment)
+    env = []
+    for spec in plan.version.inputs:
+        value = inputs[spec["name"]]
+        if spec["type"] == InputType.PATH:
+            value = str(data.resolve_inside(root, value, f"inputs.{spec['name']}"))
+        env.append((spec["name"], value))
+    return replace(plan, inputs=inputs, env=env)
+
+
+def preview(ctx: Context, user: User, tpl: Template, body: dict) -> tuple[str, int]:
+    """The script of a sweep's first task (job id shown as ``preview``) and how many
+    tasks the sweep has."""
+    plan, _, tasks, _, _ = plan_sweep(ctx, user, tpl, body)
+    return runs._render(ctx, _task_plan(ctx, plan, tasks[0]), "preview", "gw-preview"), len(tasks)
+
+
+def array_job_name(sweep_id: int, chunk: int, submitted_at: datetime) -> str:
+    """The Slurm name of one array of a sweep: unique (as a single job's name is), so an
+    unanswered sbatch can be found again by it."""
+    stamp = calendar.timegm(submitted_at.utctimetuple()) * 1_000_000 + submitted_at.microsecond
+    return f"gw-sweep-{sweep_id}-{chunk}-{stamp}"
+
+
+def submit_sweep(ctx: Context, user: User, tpl: Template, body: dict) -> Sweep:
+    plan, names, tasks, mode, throttle = plan_sweep(ctx, user, tpl, body)
+    return _launch(ctx, user, plan, names, tasks, mode, throttle)
+
+
+def _launch(ctx: Context, user: User, plan: runs.RunPlan, names: list[str], tasks: list[dict[str, str]],
+            mode: str, throttle: int, rerun_of: Sweep | None = None) -> Sweep:
+    mt, tpl = plan.machine_type, plan.template
+    unix_user = unix_user_for(ctx.config, user)
+    now = utcnow()  # one submit time for every task: the array's name is made from it
+    with database.atomic():
+        sweep = Sweep.create(template=tpl, template_version=plan.version, user=user,
+                             project=plan.experiment.project, experiment=plan.experiment,
+                             license=plan.license.name, mode=mode, throttle=throttle, swept=names,
+                             rerun_of=rerun_of, created_at=now)
+        Job.insert_many([dict(
+            kind="template", name=tpl.name, template=tpl, template_version=plan.version, user=user,
+            project=plan.experiment.project, experiment=plan.experiment, license=plan.license.name,
+            slurm_account=plan.license.slurm_account, machine_type=mt.name, partition=mt.partition,
+            software_disk_gb=plan.software_disk_gb, time_limit_minutes=plan.time_limit_minutes,
+            inputs={**plan.inputs, **swept}, reason="submitting", unix_user=unix_user, submitted_at=now,
+            sweep=sweep, array_task=i) for i, swept in enumerate(tasks)]).execute()
+        rows = list(Job.select().where(Job.sweep == sweep).order_by(Job.array_task))
+        if plan.tags:
+            Tag.insert_many([{"job": j, "name": name, "created_by": user}
+                             for j in rows for name in plan.tags]).execute()
+    for job, swept in zip(rows, tasks, strict=True):
+        runs._prepare_dir(ctx, job, plan.version.files)
+        task = _task_plan(ctx, plan, swept)
+        script = ctx.job_paths(job.id).script
+        script.write_text(runs._render(ctx, task, job.id, runs.slurm_job_name(job)))
+        # The array's script runs it as the job's user (a single job's goes to sbatch
+        # on stdin instead): readable by them, written by the gateway only, in a folder
+        # nobody else may enter (see disk_access).
+        os.chmod(script, 0o444)
+    size = ctx.config.slurm.max_array_size
+    for chunk, first in enumerate(range(0, len(rows), size)):
+        part = rows[first:first + size]
+        script = render_array_script(ArrayRequest(
+            sweep_id=sweep.id, slurm_job_name=array_job_name(sweep.id, chunk, now), template_name=tpl.name,
+            template_version=plan.version.version, partition=mt.partition,
+            account=plan.license.slurm_account, cpus=mt.cpus, memory_mb=mt.memory_mb, gres=mt.gres,
+            software_disk_gb=plan.software_disk_gb, time_limit_minutes=plan.time_limit_minutes,
+            array=f"0-{len(part) - 1}%{throttle}",
+            tasks=tuple((j.array_task - first, ctx.job_paths(j.id)) for j in part),
+            chdir=ctx.job_paths(part[0].id).run_dir))
+        in_chunk = (Job.sweep == sweep) & (Job.array_task >= first) & (Job.array_task < first + len(part))
+        try:
+            # Each task writes its own log (the script sends it there): Slurm's own
+            # output file would only ever hold what the gateway's script printed.
+            base = ctx.slurm.submit(SubmitRequest(script=script, user=unix_user or None, options=(
+                "--output=/dev/null", "--error=/dev/null", "--input=/dev/null")))
+        except SlurmNoAnswer as e:
+            Job.update(reason=f"{runs.UNCONFIRMED}: {e.message}",
+                       unconfirmed_submit=True).where(in_chunk).execute()
+            _fail_rest(sweep, first + len(part), "not submitted: an earlier array of the sweep got no answer")
+            e.message = (f"sweep {sweep.id}: {e.message}; the gateway will check whether Slurm accepted "
+                         f"it (see the sweep's jobs)")
+            raise
+        except SlurmError as e:
+            _fail_rest(sweep, first, f"not submitted: {e.message}")
+            e.message = f"sweep {sweep.id} was not submitted: {e.message}"
+            raise
+        Job.update(slurm_job_id=Value(f"{base}_").concat(Cast(Job.array_task - first, "text")),
+                   reason="").where(in_chunk).execute()
+        sweep.array_job_ids = [*sweep.array_job_ids, base]
+        Sweep.update(array_job_ids=sweep.array_job_ids).where(Sweep.id == sweep.id).execute()
+        logger.info("sweep %s: tasks %s-%s submitted as Slurm array %s", sweep.id, first,
+                    first + len(part) - 1, base)
+    return sweep
+
+
+def _fail_rest(sweep: Sweep, first: int, reason: str) -> None:
+    Job.update(status=FAILED, reason=reason, finalized=True).where(
+        Job.sweep == sweep, Job.array_task >= first, Job.slurm_job_id.is_null()).execute()
+
+
+def get_sweep(ctx: Context, user: User, sweep_id: Any) -> Sweep:
+    """A sweep ``user`` may see: one whose tasks they may see (all of a sweep's tasks
+    share its person, experiment and template)."""
+    sid = parse_id(sweep_id)
+    sweep = Sweep.get_or_none(Sweep.id == sid) if sid is not None else None
+    task = Job.select().where(Job.sweep == sweep).first() if sweep else None
+    if task is None or not access.can(user, "job.view", task):
+        raise NotFound(f"sweep {sweep_id} not found", "sweep")
+    return sweep
+
+
+def sweep_jobs(sweep: Sweep) -> list[Job]:
+    return jobs.with_related(Job.select().where(Job.sweep == sweep).order_by(Job.array_task))
+
+
+def sweep_dict(sweep: Sweep, rows: list[Job] | None = None) -> dict:
+    rows = sweep_jobs(sweep) if rows is None else rows
+    counts = Counter(j.status for j in rows)
+    return {"id": sweep.id, "template": sweep.template_id, "version": sweep.template_version.version,
+            "project": sweep.project.name, "experiment": sweep.experiment.name, "license": sweep.license,
+            "mode": sweep.mode, "throttle": sweep.throttle, "swept": sweep.swept,
+            "array_job_ids": sweep.array_job_ids, "tasks": len(rows),
+            "rerun_of": sweep.rerun_of_id,
+            "status_counts": {s: counts.get(s, 0) for s in STATUSES},
+            "finished": all(j.finalized for j in rows),
+            "jobs": [jobs.job_dict(j) for j in rows]}
+
+
+def cancel_sweep(ctx: Context, user: User, sweep: Sweep) -> Sweep:
+    """Cancel every unfinished task: each array with one scancel."""
+    rows = sweep_jobs(sweep)
+    access.require(user, "job.cancel", rows[0], "sweep")
+    for base in sweep.array_job_ids:
+        ctx.slurm.cancel(base, user=rows[0].unix_user or None)
+    Job.update(cancelled_by=user.username, cancelled_at=utcnow()).where(
+        Job.sweep == sweep, Job.finalized == False, Job.cancelled_by == "").execute()  # noqa: E712
+    return sweep
+
+
+def rerun_failed(ctx: Context, user: User, sweep: Sweep) -> Sweep:
+    """A new sweep (one array) of this sweep's failed tasks, with the same inputs,
+    version and settings."""
+    failed = [j for j in sweep_jobs(sweep) if j.finalized and j.status == FAILED]
+    if not failed:
+        raise ValidationError("no task of this sweep has failed", "sweep")
+    first = failed[0]
+    body = {"project": sweep.project.name, "experiment": sweep.experiment.name,
+            "version": sweep.template_version.version, "machine_type": first.machine_type,
+            "license": sweep.license, "software_disk_gb": first.software_disk_gb,
+            "time_limit_minutes": first.time_limit_minutes, "inputs": first.inputs}
+    plan = runs.plan_run(ctx, user, sweep.template, body)
+    tasks = [{n: j.inputs[n] for n in sweep.swept} for j in failed]
+    return _launch(ctx, user, plan, list(sweep.swept), tasks, "zip", sweep.throttle, rerun_of=sweep)
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    # A value a spreadsheet would run as a formula is shown as text instead.
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def results_csv(sweep: Sweep) -> str:
+    """The sweep's tasks as rows: swept inputs, status and every OUT_ value."""
+    rows = sweep_jobs(sweep)
+    outputs = [o["name"] for o in sweep.template_version.outputs]
+    for j in rows:
+        outputs += [k for k in j.output_variables if k not in outputs]
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["task", "job", "status", *sweep.swept, *outputs, "exit_code", "cpu_hours", "gpu_hours"])
+    for j in rows:
+        w.writerow([_cell(v) for v in (
+            j.array_task, j.id, j.status, *(j.inputs.get(n) for n in sweep.swept),
+            *(j.output_variables.get(n) for n in outputs), j.exit_code,
+            round(j.cpu_seconds / 3600, 4), round(j.gpu_seconds / 3600, 4))])
+    return out.getvalue()
