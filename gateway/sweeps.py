@@ -43,7 +43,7 @@ from .users import unix_user_for
 from .validation import get_int, parse_id, require_dict
 
 logger = logging.getLogger(__name__)
-SWEEP_KEYS = ("values", "range", "glob")
+SWEEP_KEYS = ("values", "range", "glob", "many")
 MODES = ("product", "zip")
 # Values a spreadsheet would run as a formula: a job's output is hostile input.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -117,7 +117,12 @@ def swept_values(ctx: Context, spec: dict, raw: dict, field: str, exp_root: Path
     limit = ctx.config.slurm.max_sweep_tasks
     keys = [k for k in SWEEP_KEYS if k in raw]
     if len(keys) != 1 or set(raw) - {keys[0]}:
-        raise ValidationError("give exactly one of values, range or glob", field)
+        raise ValidationError("give exactly one of values, range, glob or many", field)
+    if keys[0] == "many":
+        # Many values as a person typed them (the command line): read by the input's type.
+        if not isinstance(raw["many"], str):
+            raise ValidationError("many values are given as text, e.g. 1,2,3 or 1..10 or raw/*.h5", field)
+        return swept_values(ctx, spec, parse_many(spec, raw["many"]), field, exp_root)
     if keys[0] == "range":
         return _range_values(spec, raw["range"], field, limit)
     if keys[0] == "glob":

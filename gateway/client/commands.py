@@ -181,15 +181,25 @@ def templates(args: argparse.Namespace) -> None:
          arg("--version", type=int, default=None, metavar="N",
              help="Template version (default: latest)"),
          arg("--preview", action="store_true", help="Print the sbatch script instead of submitting"),
-         arg("--wait", action="store_true", help="Wait until the job ends; exit 1 if it failed"))
+         arg("--wait", action="store_true", help="Wait until the job ends; exit 1 if it failed"),
+         arg("--sweep", action="store_true",
+             help="Run over many values: DC_X=1,2,3, DC_X=1..10 or DC_X='1..10 step 2', "
+                  "DC_DATA='raw/*.h5'; one task per value (per combination), as one Slurm array"),
+         arg("--throttle", type=int, default=None, metavar="N",
+             help="A sweep's tasks running at once (implies --sweep)"),
+         arg("--zip", action="store_true",
+             help="Take the swept inputs' values side by side, not every combination (implies --sweep)"))
 def run(args: argparse.Namespace) -> int | None:
     """Run TEMPLATE (name or id) with DC_NAME=value pairs."""
-    inputs = {}
+    sweep = args.sweep or args.throttle is not None or args.zip
+    inputs: dict = {}
     for pair in args.values:
         name, eq, value = pair.partition("=")
         if not eq or not name.startswith("DC_"):
             raise UsageError(f"{pair!r} is not DC_NAME=value")
-        inputs[name] = value
+        # In a sweep, a value with a list, a range or a pattern is many values; the
+        # gateway reads it by the input's type. Outside one, every value is taken as typed.
+        inputs[name] = {"many": value} if sweep and any(m in value for m in MANY_MARKS) else value
     payload = {"project": args.project, "experiment": args.experiment,
                "machine_type": args.machine_type, "license": args.license_, "inputs": inputs}
     for key, value in (("software_disk_gb", args.disk), ("time_limit_minutes", args.time_limit),
@@ -197,12 +207,68 @@ def run(args: argparse.Namespace) -> int | None:
         if value is not None:
             payload[key] = value
     client = _client()
+    if sweep:
+        if args.preview:
+            raise UsageError("--preview shows one job's script: preview a sweep's first task by "
+                             "giving its values without --sweep")
+        payload["mode"] = "zip" if args.zip else "product"
+        if args.throttle is not None:
+            payload["throttle"] = args.throttle
+        made = client.post(f"/templates/{args.template}/sweeps", payload)
+        print(f"submitted sweep {made['id']}: {made['tasks']} tasks as Slurm array "
+              f"{', '.join(made['array_job_ids'])}", flush=True)
+        return _wait_sweep(client, made["id"]) if args.wait else None
     if args.preview:
         sys.stdout.write(client.post(f"/templates/{args.template}/preview", payload)["script"])
         return None
     job = client.post(f"/templates/{args.template}/runs", payload)
     print(f"submitted job {job['id']} (Slurm job {job['slurm_job_id']})", flush=True)
     return _wait(client, job["id"]) if args.wait else None
+
+
+@command("sweep",
+         arg("sweep_id", type=int),
+         arg("--csv", action="store_true", help="Print the results table as CSV"),
+         arg("--cancel", action="store_true", help="Cancel every unfinished task"),
+         arg("--rerun-failed", action="store_true", help="Run the failed tasks again, as a new sweep"),
+         arg("--json", dest="as_json", action="store_true"))
+def sweep_command(args: argparse.Namespace) -> None:
+    """Show a sweep: its tasks by status, each task's inputs and OUT_ values."""
+    client = _client()
+    if args.csv:
+        sys.stdout.write(client.request("GET", f"/sweeps/{args.sweep_id}/results.csv").text)
+        return
+    if args.cancel:
+        client.post(f"/sweeps/{args.sweep_id}/cancel")
+        print(f"cancel sent for every unfinished task of sweep {args.sweep_id}")
+    if args.rerun_failed:
+        again = client.post(f"/sweeps/{args.sweep_id}/rerun-failed")
+        print(f"submitted sweep {again['id']}: the {again['tasks']} failed task(s) of sweep {args.sweep_id}")
+        return
+    s = client.get(f"/sweeps/{args.sweep_id}")
+    if args.as_json:
+        print(json.dumps(s, indent=2))
+        return
+    print(_sweep_line(s))
+    for job in s["jobs"]:
+        swept = " ".join(f"{n}={job['inputs'].get(n)}" for n in s["swept"])
+        outs = " ".join(f"{k}={v}" for k, v in job["output_variables"].items())
+        print(f"  task {job['array_task']:>4}  job {job['id']}  {job['status']:<9} {swept}  {outs}".rstrip())
+
+
+def _sweep_line(s: dict) -> str:
+    counts = ", ".join(f"{status} {n}" for status, n in s["status_counts"].items())
+    return f"sweep {s['id']}: {s['tasks']} tasks ({counts})"
+
+
+def _wait_sweep(client: ApiClient, sweep_id: int, interval: float = 3.0) -> int:
+    """Wait for every task; exit 0 if all completed, else 1."""
+    while True:
+        s = client.get(f"/sweeps/{sweep_id}")
+        if s["finished"]:
+            print(_sweep_line(s))
+            return 0 if s["status_counts"].get(COMPLETED, 0) == s["tasks"] else 1
+        time.sleep(interval)
 
 
 @command("jobs",
@@ -273,6 +339,10 @@ def cancel(args: argparse.Namespace) -> None:
     """Cancel a pending or running job."""
     _client().post(f"/jobs/{args.job_id}/cancel")
     print(f"cancel requested for job {args.job_id}")
+
+
+# What makes a value many values in `gateway run --sweep` (the gateway parses it).
+MANY_MARKS = (",", "..", "*", "?", "[")
 
 
 def jobs_heading(every: bool) -> str:

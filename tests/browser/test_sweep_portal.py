@@ -48,8 +48,8 @@ def test_a_sweep_from_the_run_form_fills_in_live(gw, portal, new_page):
         expect(completed).to_have_text(re.compile("^[1-5]$"), timeout=90_000)
         expect(completed).to_have_text("6", timeout=120_000)
     except AssertionError:
-        tasks = gw.ok("GET", f"/sweeps/{sweep_id}")["jobs"]
-        raise AssertionError([(j["status"], j["slurm_state"], j["reason"], j["exit_code"]) for j in tasks]) from None
+        tasks = gw.ok("GET", f"/sweeps/{sweep_id}")["jobs"]  # say why, in the failure
+        raise AssertionError([(j["status"], j["reason"], j["exit_code"]) for j in tasks]) from None
     assert page.evaluate("window.__noReload") is True
     products = sorted(int(t) for t in page.locator("#results td.out").all_inner_texts())
     assert products == [10, 20, 20, 30, 40, 60]

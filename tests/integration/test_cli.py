@@ -103,6 +103,34 @@ def test_sbatch_wrapper_submits_a_plain_script_charged_to_a_license(gw, server, 
     assert nolic.returncode != 0 and "--gw-license NAME or -A SLURM_ACCOUNT" in nolic.stderr
 
 
+def test_a_sweep_from_the_command_line(gw):
+    """`gateway run ... DC_N=1..3 --throttle 2 --wait` runs one array and waits for it;
+    `gateway sweep N` lines the tasks up, `--csv` prints the results table."""
+    gw.environment()
+    gw.experiment()
+    gw.template(name="square", script="OUT_SQ=$((DC_N * DC_N))\n", outputs=[{"name": "OUT_SQ"}],
+                inputs=[{"name": "DC_N", "type": "integer", "default": 1},
+                        {"name": "DC_WORD", "type": "string", "default": "x"}])
+    with served(gw, poller=True) as url:
+        out = cli(url, gw.token, "run", "square", "DC_N=1..3", "DC_WORD=a,b", "-p", "proj", "-e", "exp",
+                  "-m", "small", "-l", "test-lab", "--throttle", "2", "--wait")
+        assert out.returncode == 0, out.stdout + out.stderr
+        sweep_id = int(out.stdout.split()[2].rstrip(":"))
+        assert "6 tasks as Slurm array" in out.stdout and "Completed 6" in out.stdout
+        shown = cli(url, gw.token, "sweep", str(sweep_id))
+        assert shown.returncode == 0 and shown.stdout.count("  task ") == 6, shown.stdout
+        assert "DC_N=3 DC_WORD=b  OUT_SQ=9" in shown.stdout
+        table = cli(url, gw.token, "sweep", str(sweep_id), "--csv")
+        assert table.stdout.splitlines()[0].startswith("task,job,status,DC_N,DC_WORD,OUT_SQ")
+        # Without --sweep a comma is just part of the value.
+        plain = cli(url, gw.token, "run", "square", "DC_WORD=a,b", "-p", "proj", "-e", "exp", "-m", "small",
+                    "-l", "test-lab")
+        assert plain.returncode == 0 and plain.stdout.startswith("submitted job "), plain.stderr
+        bad = cli(url, gw.token, "run", "square", "DC_N=1..20000", "-p", "proj", "-e", "exp", "-m", "small",
+                  "-l", "test-lab", "--sweep")
+        assert bad.returncode == 1 and "inputs.DC_N:" in bad.stderr and "10000" in bad.stderr
+
+
 def test_sbatch_wrapper_wait_exits_with_the_jobs_own_code(gw, tmp_path):
     """As `sbatch -W`: the wrapper returns when the job ends, with the job's exit code."""
     script = tmp_path / "three.sh"
