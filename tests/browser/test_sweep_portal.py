@@ -51,6 +51,7 @@ def test_a_sweep_from_the_run_form_fills_in_live(gw, portal, new_page):
         tasks = gw.ok("GET", f"/sweeps/{sweep_id}")["jobs"]  # say why, in the failure
         raise AssertionError([(j["status"], j["reason"], j["exit_code"]) for j in tasks]) from None
     assert page.evaluate("window.__noReload") is True
+    expect(page.locator("#results td.cpu").first).not_to_have_text("0.0000")  # charged, live too
     products = sorted(int(t) for t in page.locator("#results td.out").all_inner_texts())
     assert products == [10, 20, 20, 30, 40, 60]
     expect(page.get_by_role("button", name="Cancel sweep")).to_have_count(0)

@@ -8,6 +8,7 @@ from flask import flash, jsonify, redirect, render_template, request, url_for
 
 from ... import access, sweeps
 from ...errors import GatewayError
+from ...hours import format_seconds_as_hours
 from ...slurm.states import FAILED, STATUSES
 from . import portal
 from .common import ctx, login_required, me
@@ -43,7 +44,9 @@ def sweep_live(sweep_id):
     counts = Counter(j.status for j in rows)
     return jsonify({"counts": {st: counts.get(st, 0) for st in STATUSES},
                     "finished": all(j.finalized for j in rows),
-                    "tasks": {str(j.id): {"status": j.status, "outputs": j.output_variables} for j in rows}})
+                    "tasks": {str(j.id): {"status": j.status, "outputs": j.output_variables,
+                                          "cpu_hours": format_seconds_as_hours(j.cpu_seconds)}
+                              for j in rows}})
 
 
 @portal.post("/sweeps/<int:sweep_id>/act")

@@ -20,6 +20,8 @@ function setupSweepLive(counts) {
           if (!task) continue;
           const badge = row.querySelector(".status .badge");
           if (badge.textContent !== task.status) { badge.textContent = task.status; badge.className = `badge ${task.status}`; }
+          const cpu = row.querySelector("td.cpu");
+          if (cpu && cpu.textContent !== task.cpu_hours) cpu.textContent = task.cpu_hours;  // formatted by the server
           for (const cell of row.querySelectorAll("td.out")) {
             const value = task.outputs[cell.dataset.output];
             cell.textContent = value === undefined ? "" : String(value);

@@ -1,0 +1,81 @@
+"""Sweep submit: N tasks through the API (one Slurm array) vs N raw `sbatch` calls of
+the same task script; then the first poller tick after it vs one raw `sacct` of the
+same array. Both sides measured in the same run.
+
+Targets (issue 11): sweep submit <= 0.05 x the raw sbatch calls; tick <= 2 x raw sacct.
+
+Usage: .venv/bin/python bench/sweep.py [N]   (dev cluster running; default N=1000)
+"""
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+
+import requests
+from common import bench_gateway, scancel, served
+
+
+def main(n: int) -> None:
+    with bench_gateway() as (ctx, base):
+        from gateway import data, environments, job_templates
+        from gateway.poller import tick
+        from gateway.slurm.cli import SACCT_FIELDS, SEP
+        from gateway.users import add_user, create_token
+
+        user = add_user("bench", is_admin=True)
+        token = create_token(user)
+        env = environments.create_environment(ctx, user, {"name": "base"})
+        environments.add_version(ctx, user, env, {"version": "1", "setup": ""})
+        tpl = job_templates.create_template(ctx, user, {
+            "name": "noop", "language": "bash", "environment": "base", "script": "sleep 600\n",
+            "inputs": [{"name": "DC_I", "type": "integer", "default": 0}]})
+        project = data.create_project(ctx, user, {"name": "p"})
+        data.create_experiment(ctx, user, project, {"name": "e"})
+        body = {"project": "p", "experiment": "e", "machine_type": "cpu-small", "license": "demo-lab",
+                "software_disk_gb": 1, "throttle": 1,
+                "inputs": {"DC_I": {"range": {"start": 1, "stop": n}}}}
+        raw_ids: list[str] = []
+        with served(base) as url:
+            http = requests.Session()
+            http.headers["Authorization"] = f"Bearer {token}"
+            t = time.perf_counter()
+            r = http.post(f"{url}/api/v1/templates/{tpl.id}/sweeps", json=body, timeout=600)
+            sweep_s = time.perf_counter() - t
+            r.raise_for_status()
+            made = r.json()
+        arrays = made["array_job_ids"]
+        try:
+            # The same task script, N times, held so that none of them runs.
+            script = (base / "jobs" / str(made["jobs"][0]["id"]) / "job.sbatch").read_text()
+            t = time.perf_counter()
+            for _ in range(n):
+                out = subprocess.run(["sbatch", "--parsable", "--hold", "-A", "demo_lab", "-o", "/dev/null"],
+                                     input=script, text=True, capture_output=True, check=True)
+                raw_ids.append(out.stdout.strip().split(";")[0])
+            raw_s = time.perf_counter() - t
+
+            ticks, raws = [], []
+            for _ in range(5):
+                t = time.perf_counter()
+                result = tick(ctx)
+                ticks.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                subprocess.run(["sacct", "-X", "-n", "-P", f"--delimiter={SEP}", "-o", ",".join(SACCT_FIELDS),
+                                "-j", ",".join(arrays)], capture_output=True, check=True,
+                               env={"SLURM_BITSTR_LEN": "0", "PATH": "/usr/bin:/bin"})
+                raws.append(time.perf_counter() - t)
+        finally:
+            scancel([*arrays, *raw_ids])
+    print(f"sweep of {n} tasks through the API (one request, {len(arrays)} array(s)): {sweep_s * 1000:8.1f} ms")
+    print(f"{n} raw sbatch calls of the same task script:                 {raw_s * 1000:8.1f} ms")
+    print(f"ratio sweep / raw: {sweep_s / raw_s:.3f}   target <= 0.05")
+    print(f"first ticks over the sweep: median {statistics.median(ticks) * 1000:.1f} ms, "
+          f"{result.slurm_calls} Slurm call(s) per tick, {result.unfinished} unfinished jobs")
+    print(f"raw sacct of the same array(s): median {statistics.median(raws) * 1000:.1f} ms")
+    print(f"ratio tick / raw sacct: {statistics.median(ticks) / statistics.median(raws):.2f}   target <= 2")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
