@@ -50,6 +50,23 @@ def bench_gateway():
         shutil.rmtree(base, ignore_errors=True)
 
 
+def bench_world(ctx, script: str, inputs: list[dict]):
+    """An admin with an API token, environment "base", project p / experiment e, and a
+    template "noop" running ``script`` with ``inputs``: (token, template)."""
+    from gateway import data, environments, job_templates
+    from gateway.users import add_user, create_token
+
+    user = add_user("bench", is_admin=True)
+    token = create_token(user)
+    env = environments.create_environment(ctx, user, {"name": "base"})
+    environments.add_version(ctx, user, env, {"version": "1", "setup": ""})
+    tpl = job_templates.create_template(ctx, user, {
+        "name": "noop", "language": "bash", "environment": "base", "script": script, "inputs": inputs})
+    project = data.create_project(ctx, user, {"name": "p"})
+    data.create_experiment(ctx, user, project, {"name": "e"})
+    return token, tpl
+
+
 @contextmanager
 def served(base: Path):
     """`gateway serve` (gunicorn, one worker, no poller) on a free loopback port, as

@@ -13,23 +13,12 @@ import sys
 import time
 
 import requests
-from common import bench_gateway, scancel, served, summary
+from common import bench_gateway, bench_world, scancel, served, summary
 
 
 def main(n: int) -> None:
     with bench_gateway() as (ctx, base):
-        from gateway import data, environments, job_templates
-        from gateway.users import add_user, create_token
-
-        user = add_user("bench", is_admin=True)
-        token = create_token(user)
-        env = environments.create_environment(ctx, user, {"name": "base"})
-        environments.add_version(ctx, user, env, {"version": "1", "setup": ""})
-        tpl = job_templates.create_template(ctx, user, {
-            "name": "noop", "language": "bash", "environment": "base", "script": "true\n",
-            "inputs": [{"name": "DC_X", "type": "string", "default": "x"}]})
-        project = data.create_project(ctx, user, {"name": "p"})
-        data.create_experiment(ctx, user, project, {"name": "e"})
+        token, tpl = bench_world(ctx, "true\n", [{"name": "DC_X", "type": "string", "default": "x"}])
         body = {"project": "p", "experiment": "e", "machine_type": "cpu-small",
                 "license": "demo-lab", "software_disk_gb": 1, "inputs": {"DC_X": "a b"}}
         slurm_ids: list[str] = []

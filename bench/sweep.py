@@ -14,25 +14,15 @@ import sys
 import time
 
 import requests
-from common import bench_gateway, scancel, served
+from common import bench_gateway, bench_world, scancel, served
 
 
 def main(n: int) -> None:
     with bench_gateway() as (ctx, base):
-        from gateway import data, environments, job_templates
         from gateway.poller import tick
         from gateway.slurm.cli import SACCT_FIELDS, SEP
-        from gateway.users import add_user, create_token
 
-        user = add_user("bench", is_admin=True)
-        token = create_token(user)
-        env = environments.create_environment(ctx, user, {"name": "base"})
-        environments.add_version(ctx, user, env, {"version": "1", "setup": ""})
-        tpl = job_templates.create_template(ctx, user, {
-            "name": "noop", "language": "bash", "environment": "base", "script": "sleep 600\n",
-            "inputs": [{"name": "DC_I", "type": "integer", "default": 0}]})
-        project = data.create_project(ctx, user, {"name": "p"})
-        data.create_experiment(ctx, user, project, {"name": "e"})
+        token, tpl = bench_world(ctx, "sleep 600\n", [{"name": "DC_I", "type": "integer", "default": 0}])
         body = {"project": "p", "experiment": "e", "machine_type": "cpu-small", "license": "demo-lab",
                 "software_disk_gb": 1, "throttle": 1,
                 "inputs": {"DC_I": {"range": {"start": 1, "stop": n}}}}
@@ -68,8 +58,8 @@ def main(n: int) -> None:
                 raws.append(time.perf_counter() - t)
         finally:
             scancel([*arrays, *raw_ids])
-    print(f"sweep of {n} tasks through the API (one request, {len(arrays)} array(s)): {sweep_s * 1000:8.1f} ms")
-    print(f"{n} raw sbatch calls of the same task script:                 {raw_s * 1000:8.1f} ms")
+    print(f"sweep of {n} tasks through the API ({len(arrays)} array(s)): {sweep_s * 1000:8.1f} ms")
+    print(f"{n} raw sbatch calls of the same task script:   {raw_s * 1000:8.1f} ms")
     print(f"ratio sweep / raw: {sweep_s / raw_s:.3f}   target <= 0.05")
     print(f"first ticks over the sweep: median {statistics.median(ticks) * 1000:.1f} ms, "
           f"{result.slurm_calls} Slurm call(s) per tick, {result.unfinished} unfinished jobs")

@@ -97,7 +97,9 @@ def _glob_values(ctx: Context, spec: dict, pattern: Any, field: str, exp_root: P
         raise ValidationError("the glob must stay inside the experiment (no leading '/', no '..')", field)
     root = exp_root.resolve()
     found = []
-    for match in sorted(root.glob(pattern)):
+    # Counted as they come (sorted after): a pattern over a huge folder is refused at
+    # the limit instead of being listed whole.
+    for match in root.glob(pattern):
         try:
             data.resolve_inside(root, str(match.relative_to(root)), field)
         except ValidationError:
@@ -107,6 +109,7 @@ def _glob_values(ctx: Context, spec: dict, pattern: Any, field: str, exp_root: P
         found.append(match.relative_to(root).as_posix())
         if len(found) > limit:
             raise ValidationError(f"the glob matches more than the {limit} tasks a sweep may have", field)
+    found.sort()
     if not found:
         raise ValidationError(f"the glob {pattern!r} matches nothing in the experiment", field)
     return found
