@@ -101,6 +101,49 @@ REFUSED = {
 WRAP_HEADER = "#!/bin/sh\n# This script was created by sbatch --wrap.\n\n"
 
 
+# sbatch's input environment variables and the options they stand for. As in sbatch,
+# they are weaker than the command line and stronger than the script's #SBATCH lines.
+ENVIRONMENT = {
+    "SBATCH_ACCOUNT": "account", "SBATCH_PARTITION": "partition", "SBATCH_TIMELIMIT": "time",
+    "SBATCH_JOB_NAME": "job-name", "SBATCH_QOS": "qos", "SBATCH_RESERVATION": "reservation",
+    "SBATCH_CONSTRAINT": "constraint", "SBATCH_CLUSTER_CONSTRAINT": "cluster-constraint",
+    "SBATCH_EXCLUSIVE": "exclusive", "SBATCH_GPUS": "gpus", "SBATCH_GPUS_PER_NODE": "gpus-per-node",
+    "SBATCH_GPUS_PER_TASK": "gpus-per-task", "SBATCH_CPUS_PER_GPU": "cpus-per-gpu",
+    "SBATCH_GRES": "gres", "SBATCH_GRES_FLAGS": "gres-flags", "SBATCH_GPU_BIND": "gpu-bind",
+    "SBATCH_GPU_FREQ": "gpu-freq", "SBATCH_MEM_PER_CPU": "mem-per-cpu", "SBATCH_MEM_PER_GPU": "mem-per-gpu",
+    "SBATCH_MEM_PER_NODE": "mem", "SBATCH_MEM_BIND": "mem-bind", "SBATCH_CPU_FREQ_REQ": "cpu-freq",
+    "SBATCH_DISTRIBUTION": "distribution", "SBATCH_HINT": "hint", "SBATCH_NETWORK": "network",
+    "SBATCH_POWER": "power", "SBATCH_PROFILE": "profile", "SBATCH_SIGNAL": "signal",
+    "SBATCH_WCKEY": "wckey", "SBATCH_ACCTG_FREQ": "acctg-freq", "SBATCH_DELAY_BOOT": "delay-boot",
+    "SBATCH_SWITCHES": "switches", "SBATCH_CONTAINER": "container", "SBATCH_OPEN_MODE": "open-mode",
+    "SBATCH_USE_MIN_NODES": "use-min-nodes", "SBATCH_REQUEUE": "requeue", "SBATCH_NO_REQUEUE": "no-requeue",
+    "SBATCH_WAIT": "wait", "SBATCH_WAIT_ALL_NODES": "wait-all-nodes",
+    "SBATCH_ARRAY_INX": "array", "SBATCH_EXPORT": "export", "SBATCH_GET_USER_ENV": "get-user-env",
+    "SBATCH_CLUSTERS": "clusters",
+}
+
+
+def environment_options(environ: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The options sbatch would take from ``environ`` (to go before the command line's,
+    which win), and a note for each one the gateway cannot honour (ignored rather than
+    refused: such a variable is often set for every job a person runs)."""
+    words, notes = [], []
+    for var, long in ENVIRONMENT.items():
+        value = environ.get(var)
+        if value is None:
+            continue
+        opt, kind = LONG_OPTIONS[long]
+        if kind == "refused":
+            notes.append(f"ignoring ${var} (sbatch's {opt.names}): {REFUSED[opt]}")
+        elif opt.takes == FLAG:
+            words.append(f"--{long}")
+        elif opt.takes == OPTIONAL:
+            words.append(f"--{long}={value}" if value else f"--{long}")
+        elif value:
+            words.append(f"--{long}={value}")
+    return words, notes
+
+
 class OptionError(ValueError):
     """A command line gateway-sbatch will not submit; the message says why, by name."""
 

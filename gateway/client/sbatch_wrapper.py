@@ -16,6 +16,7 @@ from .sbatch_options import (
     OptionError,
     SbatchArgs,
     choose_license,
+    environment_options,
     help_text,
     parse_args,
     with_directives,
@@ -55,7 +56,10 @@ def build_payload(args: SbatchArgs, script: str, licence: str, cwd: str) -> dict
 
 
 def submit(argv: list[str]) -> int:
-    args = parse_args(argv)
+    from_env, notes = environment_options(dict(os.environ))
+    for note in notes:
+        print(f"gateway-sbatch: {note}", file=sys.stderr)
+    args = parse_args([*from_env, *argv])
     if args.wrapper.get("help") or args.wrapper.get("usage"):
         sys.stdout.write(help_text())
         return 0

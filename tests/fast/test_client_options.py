@@ -195,3 +195,30 @@ def test_the_api_lists_only_your_own_jobs_when_asked(fake_gw):
     own = fake_gw.ok("GET", "/jobs?mine=1")
     assert [j["id"] for j in own["jobs"]] == [mine] and own["total"] == 1
     assert [j["id"] for j in fake_gw.ok("GET", "/jobs?mine=1", token=fake_gw.alice_token)["jobs"]] == [theirs]
+
+
+def test_sbatchs_environment_variables_count_as_options_the_command_line_overrides():
+    from gateway.client.sbatch_options import ENVIRONMENT, LONG_OPTIONS, environment_options
+
+    assert set(ENVIRONMENT.values()) <= set(LONG_OPTIONS)  # each names an option the wrapper knows
+    words, notes = environment_options({"SBATCH_ACCOUNT": "test_other", "SBATCH_QOS": "low",
+                                        "SBATCH_EXCLUSIVE": "", "SBATCH_WAIT": "1", "HOME": "/x"})
+    assert words == ["--account=test_other", "--qos=low", "--exclusive", "--wait"] and notes == []
+    args = parse_args([*words, "-A", "test_lab", "-q", "high", "job.sh"])
+    assert args.wrapper["account"] == "test_lab" and args.wrapper["wait"] is True
+    script = with_directives("#!/bin/bash\n#SBATCH --qos=script\ntrue\n", args.directives)
+    assert parse_directives(script)["qos"] == "high"  # command line > environment > script
+    only_env = parse_args([*environment_options({"SBATCH_QOS": "low"})[0], "job.sh"])
+    assert parse_directives(with_directives("#!/bin/bash\n#SBATCH --qos=script\n", only_env.directives))[
+        "qos"] == "low"
+
+
+def test_environment_variables_the_gateway_cannot_honour_are_ignored_with_a_note():
+    from gateway.client.sbatch_options import environment_options
+
+    words, notes = environment_options({"SBATCH_EXPORT": "ALL", "SBATCH_ARRAY_INX": "0-3",
+                                        "SBATCH_TIMELIMIT": "10"})
+    assert words == ["--time=10"]
+    assert [n.split(":")[0] for n in notes] == ["ignoring $SBATCH_ARRAY_INX (sbatch's -a/--array)",
+                                                "ignoring $SBATCH_EXPORT (sbatch's --export)"]
+    assert "sets the job's environment itself" in notes[1]
