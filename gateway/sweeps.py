@@ -47,6 +47,7 @@ SWEEP_KEYS = ("values", "range", "glob", "many")
 MODES = ("product", "zip")
 # Values a spreadsheet would run as a formula: a job's output is hostile input.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 def is_swept(value: Any) -> bool:
@@ -357,8 +358,11 @@ def rerun_failed(ctx: Context, user: User, sweep: Sweep) -> Sweep:
 
 def _cell(value: Any) -> str:
     text = "" if value is None else str(value)
-    # A value a spreadsheet would run as a formula is shown as text instead.
-    return "'" + text if text.startswith(FORMULA_START) else text
+    # A value a spreadsheet would run as a formula is shown as text instead; a plain
+    # number (-3.5, +2) stays a number.
+    if text.startswith(FORMULA_START) and not _NUMBER.match(text):
+        return "'" + text
+    return text
 
 
 def results_csv(sweep: Sweep) -> str:

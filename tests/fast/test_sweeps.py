@@ -100,6 +100,15 @@ def test_each_task_is_followed_and_charged_on_its_own(gw):
     assert rows[1]["status"] == "Failed" and rows[1]["exit_code"] == "3"
 
 
+def test_csv_cells_a_spreadsheet_would_run_are_text_and_numbers_stay_numbers():
+    from gateway.sweeps import _cell
+
+    for hostile in ("=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx"):
+        assert _cell(hostile) == "'" + hostile
+    for number in ("-3.5", "+2", "-1e-3", "42", "-.5"):
+        assert _cell(number) == number
+
+
 def test_rerun_failed_and_cancel(gw):
     s = sweep(gw, DC_N={"values": [1, 2, 3]})
     base = s["array_job_ids"][0]
