@@ -11,7 +11,11 @@ import os
 import pwd
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from . import access, data, disk_access, job_templates
 from .config import License, MachineType
@@ -41,10 +45,13 @@ def slurm_job_name(job: Job) -> str:
     cluster and across databases that start counting ids again (to the second, two
     test databases' job 1 could share a name, and one gateway adopt the other's job).
     """
-    at = job.submitted_at
-    stamp = calendar.timegm(at.utctimetuple()) * 1_000_000 + at.microsecond
-    base = f"gw-{job.id}-{stamp}"
+    base = f"gw-{job.id}-{submit_stamp(job.submitted_at)}"
     return base if job.kind == "template" else f"{base}-{job.name}"
+
+
+def submit_stamp(at: datetime) -> int:
+    """A submit time as the microseconds in a Slurm name (single jobs' and arrays')."""
+    return calendar.timegm(at.utctimetuple()) * 1_000_000 + at.microsecond
 
 
 @dataclass
@@ -116,7 +123,6 @@ def plan_run(ctx: Context, user: User, tpl: Template, body: dict) -> RunPlan:
             problems.add(ValidationError(f"template {tpl.name!r} v{version.version} has no input {name}",
                                          f"inputs.{name}"))
     inputs: dict[str, str] = {}
-    env: list[tuple[str, str]] = []
     for spec in version.inputs:
         field = f"inputs.{spec['name']}"
         value = given.get(spec["name"], spec["default"])
@@ -124,12 +130,10 @@ def plan_run(ctx: Context, user: User, tpl: Template, body: dict) -> RunPlan:
             problems.add(ValidationError("is required (the template gives no default)", field))
             continue
         text = problems.check(coerce, spec, value, field)
-        if text is None:
-            continue
-        inputs[spec["name"]] = text
-        if spec["type"] == InputType.PATH and exp is not None:
-            text = problems.check(data.resolve_inside, data.experiment_dir(ctx.config, exp), text, field)
-        env.append((spec["name"], str(text)))
+        if text is not None:
+            inputs[spec["name"]] = text
+    root = data.experiment_dir(ctx.config, exp) if exp is not None else None
+    env = job_env(version, inputs, root, problems.check)
     mt = problems.check(_machine_type, ctx, body)
     lic = problems.check(lambda: license_for(ctx, user, get_str(body, "license", required=True,
                                                                   max_len=64)))
@@ -143,6 +147,23 @@ def plan_run(ctx: Context, user: User, tpl: Template, body: dict) -> RunPlan:
     tags = sorted({t for t in (problems.check(check_tag_name, t, "tags") for t in tags) if t})
     problems.raise_any()
     return RunPlan(tpl, version, exp, inputs, env, mt, lic, disk, limit, tags)
+
+
+def job_env(version: TemplateVersion, inputs: dict[str, str], root: Path | None,
+            check: Callable[..., Any] = lambda fn, *args: fn(*args)) -> list[tuple[str, str]]:
+    """The DC_ variables as the job sees them, in the template's order: Path values
+    resolved inside the experiment folder ``root`` (through ``check``, which may collect
+    the error instead of raising it); inputs missing from ``inputs`` are left out."""
+    env = []
+    for spec in version.inputs:
+        name = spec["name"]
+        if name not in inputs:
+            continue
+        value = inputs[name]
+        if spec["type"] == InputType.PATH and root is not None:
+            value = check(data.resolve_inside, root, value, f"inputs.{name}")
+        env.append((name, str(value)))
+    return env
 
 
 def check(ctx: Context, user: User, tpl: Template, body: dict) -> list[ValidationError]:

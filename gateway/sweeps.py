@@ -14,7 +14,6 @@ is asked, as for single runs, so a failed or unanswered submit loses nothing.
 """
 from __future__ import annotations
 
-import calendar
 import csv
 import io
 import itertools
@@ -30,7 +29,7 @@ from typing import Any
 
 from peewee import Cast, Value
 
-from . import access, data, jobs, runs
+from . import access, data, job_templates, jobs, runs
 from .context import Context
 from .db import database, utcnow
 from .errors import NotFound, SlurmError, SlurmNoAnswer, ValidationError
@@ -52,6 +51,12 @@ _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 def is_swept(value: Any) -> bool:
     return isinstance(value, dict) and any(k in value for k in SWEEP_KEYS)
+
+
+def is_sweep(body: dict) -> bool:
+    """Whether a run body asks for many values of any input (then it is a sweep)."""
+    inputs = body.get("inputs")
+    return isinstance(inputs, dict) and any(is_swept(v) for v in inputs.values())
 
 
 _RANGE_TEXT = re.compile(r"^\s*([-+]?[\d.]+)\s*\.\.\s*([-+]?[\d.]+)(?:\s+step\s+([-+]?[\d.]+))?\s*$")
@@ -165,7 +170,7 @@ def plan_sweep(ctx: Context, user: User, tpl: Template, body: dict
     limit = ctx.config.slurm.max_sweep_tasks
     throttle = get_int(body, "throttle", default=ctx.config.slurm.default_sweep_throttle, minimum=1,
                        maximum=limit)
-    version = runs.job_templates.get_version(tpl, body.get("version"))
+    version = job_templates.get_version(tpl, body.get("version"))
     specs = {s["name"]: s for s in version.inputs}
     exp_root = _experiment_root(ctx, user, body)
     swept: dict[str, list[str]] = {}
@@ -200,13 +205,7 @@ def plan_sweep(ctx: Context, user: User, tpl: Template, body: dict
 def _task_plan(ctx: Context, plan: runs.RunPlan, swept: dict[str, str]) -> runs.RunPlan:
     """The shared plan with one task's values in place of the swept inputs."""
     inputs = {**plan.inputs, **swept}
-    root = data.experiment_dir(ctx.config, plan.experiment)
-    env = []
-    for spec in plan.version.inputs:
-        value = inputs[spec["name"]]
-        if spec["type"] == InputType.PATH:
-            value = str(data.resolve_inside(root, value, f"inputs.{spec['name']}"))
-        env.append((spec["name"], value))
+    env = runs.job_env(plan.version, inputs, data.experiment_dir(ctx.config, plan.experiment))
     return replace(plan, inputs=inputs, env=env)
 
 
@@ -220,8 +219,7 @@ def preview(ctx: Context, user: User, tpl: Template, body: dict) -> tuple[str, i
 def array_job_name(sweep_id: int, chunk: int, submitted_at: datetime) -> str:
     """The Slurm name of one array of a sweep: unique (as a single job's name is), so an
     unanswered sbatch can be found again by it."""
-    stamp = calendar.timegm(submitted_at.utctimetuple()) * 1_000_000 + submitted_at.microsecond
-    return f"gw-sweep-{sweep_id}-{chunk}-{stamp}"
+    return f"gw-sweep-{sweep_id}-{chunk}-{runs.submit_stamp(submitted_at)}"
 
 
 def submit_sweep(ctx: Context, user: User, tpl: Template, body: dict) -> Sweep:
@@ -316,15 +314,28 @@ def sweep_jobs(sweep: Sweep) -> list[Job]:
     return jobs.with_related(Job.select().where(Job.sweep == sweep).order_by(Job.array_task))
 
 
+def status_counts(rows: list[Job]) -> dict[str, int]:
+    """How many of ``rows`` are in each status, every status named."""
+    counts = Counter(j.status for j in rows)
+    return {s: counts.get(s, 0) for s in STATUSES}
+
+
+def output_names(sweep: Sweep, rows: list[Job]) -> list[str]:
+    """The OUT_ names of the results: the template version's, then any other a task set."""
+    names = [o["name"] for o in sweep.template_version.outputs]
+    for j in rows:
+        names += [k for k in j.output_variables if k not in names]
+    return names
+
+
 def sweep_dict(sweep: Sweep, rows: list[Job] | None = None) -> dict:
     rows = sweep_jobs(sweep) if rows is None else rows
-    counts = Counter(j.status for j in rows)
     return {"id": sweep.id, "template": sweep.template_id, "version": sweep.template_version.version,
             "project": sweep.project.name, "experiment": sweep.experiment.name, "license": sweep.license,
             "mode": sweep.mode, "throttle": sweep.throttle, "swept": sweep.swept,
             "array_job_ids": sweep.array_job_ids, "tasks": len(rows),
             "rerun_of": sweep.rerun_of_id,
-            "status_counts": {s: counts.get(s, 0) for s in STATUSES},
+            "status_counts": status_counts(rows),
             "finished": all(j.finalized for j in rows),
             "jobs": [jobs.job_dict(j) for j in rows]}
 
@@ -368,9 +379,7 @@ def _cell(value: Any) -> str:
 def results_csv(sweep: Sweep) -> str:
     """The sweep's tasks as rows: swept inputs, status and every OUT_ value."""
     rows = sweep_jobs(sweep)
-    outputs = [o["name"] for o in sweep.template_version.outputs]
-    for j in rows:
-        outputs += [k for k in j.output_variables if k not in outputs]
+    outputs = output_names(sweep, rows)
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(["task", "job", "status", *sweep.swept, *outputs, "exit_code", "cpu_hours", "gpu_hours"])

@@ -40,7 +40,7 @@ def _body_from_form(form, version) -> dict:
     body = {"project": project, "experiment": experiment, "inputs": inputs,
             "machine_type": form.get("machine_type", ""), "license": form.get("license", ""),
             "version": version.version}
-    if any(sweeps.is_swept(v) for v in inputs.values()):
+    if sweeps.is_sweep(body):
         body["throttle"] = form.get("throttle") or None
     for key in ("software_disk_gb", "time_limit_minutes"):
         if form.get(key):
@@ -89,7 +89,7 @@ def check_run(template_id):
     version = job_templates.get_version(tpl, request.form.get("version") or None)
     body = _body_from_form(request.form, version)
     tasks = 1
-    if "throttle" in body:
+    if sweeps.is_sweep(body):
         try:
             tasks = len(sweeps.plan_sweep(ctx(), me(), tpl, body)[2])
             problems = []
@@ -128,7 +128,7 @@ def run_job(template_id):
                   "throttle": request.form.get("throttle")}
         step = 3
         try:
-            if "throttle" in body:
+            if sweeps.is_sweep(body):
                 if request.form.get("action") == "preview":
                     preview, tasks = sweeps.preview(ctx(), me(), tpl, body)
                 else:

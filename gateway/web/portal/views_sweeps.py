@@ -2,8 +2,6 @@
 values per task, sortable), CSV download, cancel and re-run of the failed tasks."""
 from __future__ import annotations
 
-from collections import Counter
-
 from flask import flash, jsonify, redirect, render_template, request, url_for
 
 from ... import access, sweeps
@@ -14,24 +12,17 @@ from . import portal
 from .common import ctx, login_required, me
 
 
-def _outputs(sweep, rows) -> list[str]:
-    names = [o["name"] for o in sweep.template_version.outputs]
-    for j in rows:
-        names += [k for k in j.output_variables if k not in names]
-    return names
-
-
 @portal.get("/sweeps/<int:sweep_id>")
 @login_required
 def sweep(sweep_id):
     s = sweeps.get_sweep(ctx(), me(), sweep_id)
     rows = sweeps.sweep_jobs(s)
-    counts = Counter(j.status for j in rows)
+    counts = sweeps.status_counts(rows)
     return render_template(
-        "sweep.html", s=s, rows=rows, outputs=_outputs(s, rows), statuses=STATUSES, counts=counts,
+        "sweep.html", s=s, rows=rows, outputs=sweeps.output_names(s, rows), statuses=STATUSES, counts=counts,
         finished=all(j.finalized for j in rows),
         can_cancel=access.can(me(), "job.cancel", rows[0]),
-        can_rerun=access.can(me(), "template.run", s.template) and counts.get(FAILED, 0) > 0)
+        can_rerun=access.can(me(), "template.run", s.template) and counts[FAILED] > 0)
 
 
 @portal.get("/sweeps/<int:sweep_id>/live")
@@ -41,8 +32,7 @@ def sweep_live(sweep_id):
     and OUT_ values (as text; the page puts them in with textContent)."""
     s = sweeps.get_sweep(ctx(), me(), sweep_id)
     rows = sweeps.sweep_jobs(s)
-    counts = Counter(j.status for j in rows)
-    return jsonify({"counts": {st: counts.get(st, 0) for st in STATUSES},
+    return jsonify({"counts": sweeps.status_counts(rows),
                     "finished": all(j.finalized for j in rows),
                     "tasks": {str(j.id): {"status": j.status, "outputs": j.output_variables,
                                           "cpu_hours": format_seconds_as_hours(j.cpu_seconds)}

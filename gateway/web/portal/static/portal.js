@@ -87,14 +87,6 @@ function jobElement(tag, text, className) {
   return e;
 }
 
-function jobFileSize(bytes) {
-  if (bytes < 1024) return `${bytes} bytes`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let n = bytes, i = -1;
-  do { n /= 1024; i++; } while (n >= 1024 && i < units.length - 1);
-  return `${n.toFixed(1)} ${units[i]}`;
-}
-
 async function loadJobOutputs(button) {
   const body = document.getElementById(button.getAttribute("aria-controls")).querySelector(".job-more-body");
   body.setAttribute("aria-busy", "true");
@@ -119,7 +111,8 @@ function jobOutputsParts(job, jobUrl, detailsUrl) {
     for (const f of job.output_files.slice(0, OUTPUT_FILES_SHOWN)) {
       const item = jobElement("li"), link = jobElement("a", f.path);
       link.href = `${jobUrl}/files/${f.path.split("/").map(encodeURIComponent).join("/")}`;
-      item.append(link, " ", jobElement("span", jobFileSize(f.size), "muted"));
+      // The sizes read as in the data browser (data_browser.js, loaded on every page).
+      item.append(link, " ", jobElement("span", window.DataBrowser.humanSize(f.size), "muted"));
       list.append(item);
     }
     files.append(list);
