@@ -304,14 +304,29 @@ def get_sweep(ctx: Context, user: User, sweep_id: Any) -> Sweep:
     share its person, experiment and template)."""
     sid = parse_id(sweep_id)
     sweep = Sweep.get_or_none(Sweep.id == sid) if sid is not None else None
-    task = Job.select().where(Job.sweep == sweep).first() if sweep else None
+    task = first_task(sweep) if sweep else None
     if task is None or not access.can(user, "job.view", task):
         raise NotFound(f"sweep {sweep_id} not found", "sweep")
     return sweep
 
 
+def _tasks(sweep: Sweep):
+    return Job.select().where(Job.sweep == sweep).order_by(Job.array_task)
+
+
+def first_task(sweep: Sweep) -> Job | None:
+    return _tasks(sweep).first()
+
+
+def task_rows(sweep: Sweep) -> list[Job]:
+    """The sweep's tasks, in order, their own columns only (what the results and the
+    sweep's page show)."""
+    return list(_tasks(sweep))
+
+
 def sweep_jobs(sweep: Sweep) -> list[Job]:
-    return jobs.with_related(Job.select().where(Job.sweep == sweep).order_by(Job.array_task))
+    """The sweep's tasks with what job_dict shows of related rows (the API's view)."""
+    return jobs.with_related(_tasks(sweep))
 
 
 def status_counts(rows: list[Job]) -> dict[str, int]:
@@ -342,10 +357,10 @@ def sweep_dict(sweep: Sweep, rows: list[Job] | None = None) -> dict:
 
 def cancel_sweep(ctx: Context, user: User, sweep: Sweep) -> Sweep:
     """Cancel every unfinished task: each array with one scancel."""
-    rows = sweep_jobs(sweep)
-    access.require(user, "job.cancel", rows[0], "sweep")
+    task = first_task(sweep)
+    access.require(user, "job.cancel", task, "sweep")
     for base in sweep.array_job_ids:
-        ctx.slurm.cancel(base, user=rows[0].unix_user or None)
+        ctx.slurm.cancel(base, user=task.unix_user or None)
     Job.update(cancelled_by=user.username, cancelled_at=utcnow()).where(
         Job.sweep == sweep, Job.finalized == False, Job.cancelled_by == "").execute()  # noqa: E712
     return sweep
@@ -354,7 +369,7 @@ def cancel_sweep(ctx: Context, user: User, sweep: Sweep) -> Sweep:
 def rerun_failed(ctx: Context, user: User, sweep: Sweep) -> Sweep:
     """A new sweep (one array) of this sweep's failed tasks, with the same inputs,
     version and settings."""
-    failed = [j for j in sweep_jobs(sweep) if j.finalized and j.status == FAILED]
+    failed = list(_tasks(sweep).where(Job.finalized == True, Job.status == FAILED))  # noqa: E712
     if not failed:
         raise ValidationError("no task of this sweep has failed", "sweep")
     first = failed[0]
@@ -378,7 +393,7 @@ def _cell(value: Any) -> str:
 
 def results_csv(sweep: Sweep) -> str:
     """The sweep's tasks as rows: swept inputs, status and every OUT_ value."""
-    rows = sweep_jobs(sweep)
+    rows = task_rows(sweep)
     outputs = output_names(sweep, rows)
     out = io.StringIO()
     w = csv.writer(out)

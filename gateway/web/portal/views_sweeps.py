@@ -16,7 +16,7 @@ from .common import ctx, login_required, me
 @login_required
 def sweep(sweep_id):
     s = sweeps.get_sweep(ctx(), me(), sweep_id)
-    rows = sweeps.sweep_jobs(s)
+    rows = sweeps.task_rows(s)
     counts = sweeps.status_counts(rows)
     return render_template(
         "sweep.html", s=s, rows=rows, outputs=sweeps.output_names(s, rows), statuses=STATUSES, counts=counts,
@@ -31,7 +31,7 @@ def sweep_live(sweep_id):
     """What the sweep's page refreshes while tasks run: counts, and each task's status
     and OUT_ values (as text; the page puts them in with textContent)."""
     s = sweeps.get_sweep(ctx(), me(), sweep_id)
-    rows = sweeps.sweep_jobs(s)
+    rows = sweeps.task_rows(s)
     return jsonify({"counts": sweeps.status_counts(rows),
                     "finished": all(j.finalized for j in rows),
                     "tasks": {str(j.id): {"status": j.status, "outputs": j.output_variables,
