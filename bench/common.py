@@ -68,13 +68,16 @@ def bench_world(ctx, script: str, inputs: list[dict]):
 
 
 @contextmanager
-def served(base: Path):
-    """`gateway serve` (gunicorn, one worker, no poller) on a free loopback port, as
-    the service user."""
+def served(base: Path, workers: int = 1, callbacks: bool = False):
+    """`gateway serve` (gunicorn, one worker unless told, no poller) on a free loopback
+    port, as the service user. Jobs call back only when asked: a benchmark of submits
+    should not also serve the calls of the jobs it started."""
     from gateway.wsgi_server import serve_in_background
 
     hand_to_service(base)
-    with serve_in_background(log=open(base / "serve.log", "w"), run_as=SERVICE_USER) as url:
+    env = None if callbacks else {**os.environ, "GATEWAY_CALLBACK_URL": ""}
+    with serve_in_background(env=env, log=open(base / "serve.log", "w"), run_as=SERVICE_USER,
+                             workers=workers) as url:
         yield url
 
 

@@ -28,7 +28,7 @@ SLURM_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 MIN_SECRET_LENGTH = 16
 DEFAULT_PATH = "/etc/slurm-gateway/gateway.toml"
 # [gateway] keys an environment variable GATEWAY_<KEY> may replace (containers, tests).
-ENV_OVERRIDES = ("data_root", "jobs_root", "store_root", "database_url", "public_url")
+ENV_OVERRIDES = ("data_root", "jobs_root", "store_root", "database_url", "public_url", "callback_url")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,10 @@ class GatewaySettings:
     secret_key_file: str = ""
     secret_key: str = ""
     public_url: str = "http://127.0.0.1:8080"
+    # Where compute nodes reach the gateway: a job calls back here when it starts and
+    # ends, so its status follows at once instead of at the next poll. Empty: no
+    # callbacks (the poller alone follows jobs).
+    callback_url: str = ""
     max_upload_mb: int = 512
     # A job's output folder is hostile input: listing (and copying to Processed) stops
     # after this many entries, with a note on the job.
@@ -55,6 +59,8 @@ class GatewaySettings:
             raise ConfigError("set secret_key_file or secret_key, not both", "secret_key")
         if not self.public_url.startswith(("http://", "https://")):
             raise ConfigError("expected a URL starting with http:// or https://", "public_url")
+        if self.callback_url:
+            _check_callback_url(self.callback_url)
         for key in ("max_upload_mb", "max_output_entries"):
             if getattr(self, key) < 1:
                 raise ConfigError("expected a whole number of at least 1", key)
@@ -235,6 +241,7 @@ class Config:
     secret_key: str
     public_url: str
     slurm: SlurmSettings
+    callback_url: str = ""  # no trailing "/"; empty: jobs do not call back
     ldap: LdapSettings = field(default_factory=LdapSettings)
     machine_types: dict[str, MachineType] = field(default_factory=dict)
     licenses: dict[str, License] = field(default_factory=dict)
@@ -247,6 +254,17 @@ class Config:
 
     def license(self, name: str) -> License | None:
         return self.licenses.get(name)
+
+
+def _check_callback_url(url: str) -> None:
+    """A base URL a job script can call: http(s), a host, no query, nothing to quote."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if (parts.scheme not in ("http", "https") or not parts.hostname or parts.query
+            or parts.fragment or any(c.isspace() or c in "'\"\\`$" for c in url)):
+        raise ConfigError("expected a base URL such as http://gateway.cluster:8080 (http or https, "
+                          "no query, no spaces or quotes)", "callback_url")
 
 
 def _check_name(value: str, key: str) -> None:
@@ -379,6 +397,12 @@ def from_dict(raw: dict, base: Path = Path("."), source: str = "<dict>") -> Conf
     file = _parse(ConfigFile, raw, "")
     gw = replace(file.gateway, **{key: os.environ[f"GATEWAY_{key.upper()}"] for key in ENV_OVERRIDES
                                   if os.environ.get(f"GATEWAY_{key.upper()}")})
+    if gw.callback_url and os.environ.get("GATEWAY_CALLBACK_URL"):
+        try:
+            _check_callback_url(gw.callback_url)
+        except ConfigError as e:
+            e.key = "GATEWAY_CALLBACK_URL"
+            raise
     state = Path(gw.state_dir)
 
     def path(value: str, default: Path) -> Path:
@@ -392,6 +416,7 @@ def from_dict(raw: dict, base: Path = Path("."), source: str = "<dict>") -> Conf
         database_url=gw.database_url or f"sqlite:///{state / 'gateway.db'}",
         secret_key=_secret(gw, base, Path(source) if source != "<dict>" else None),
         public_url=gw.public_url,
+        callback_url=gw.callback_url.rstrip("/"),
         slurm=file.slurm,
         ldap=file.ldap,
         machine_types={mt.name: mt for mt in file.machine_types},

@@ -2,6 +2,9 @@
 the upload limit and where a job's folder is."""
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +14,19 @@ from .job_paths import JobPaths
 from .slurm.cli import CliSlurm
 from .slurm.client import SlurmClient
 from .slurm.queue_memory import QueueMemory
+
+logger = logging.getLogger(__name__)
+
+
+def in_a_thread(work: Callable[[], None]) -> None:
+    """Run ``work`` after the caller has answered (a sweep's task folders)."""
+    def run() -> None:
+        try:
+            work()
+        except Exception:
+            logger.exception("work left for later failed")
+
+    threading.Thread(target=run, name="gateway-later").start()
 
 
 @dataclass
@@ -22,6 +38,8 @@ class Context:
     max_upload_bytes: int = field(init=False)
     # The poller's: which pending jobs squeue was asked about lately (one per gateway).
     queue_memory: QueueMemory = field(init=False, default_factory=QueueMemory)
+    # How work that need not hold up an answer is run: in a thread; tests run it at once.
+    run_later: Callable[[Callable[[], None]], None] = in_a_thread
 
     def __post_init__(self) -> None:
         self.blobs = BlobStore(self.config.store_root)

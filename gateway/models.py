@@ -153,13 +153,15 @@ class Experiment(BaseModel):
 
 class Sweep(BaseModel):
     """One run of a template over many inputs: one Slurm job array (several above the
-    cluster's MaxArraySize), each task a Job of its own that points back here."""
+    cluster's MaxArraySize), each task a Job of its own that points back here. A plain
+    script's own ``#SBATCH --array`` is a sweep too, with no template (and, like any
+    plain script, perhaps no experiment)."""
 
-    template = pw.ForeignKeyField(Template, backref="sweeps")
-    template_version = pw.ForeignKeyField(TemplateVersion)
+    template = pw.ForeignKeyField(Template, backref="sweeps", null=True)
+    template_version = pw.ForeignKeyField(TemplateVersion, null=True)
     user = pw.ForeignKeyField(User, backref="sweeps")
-    project = pw.ForeignKeyField(Project)
-    experiment = pw.ForeignKeyField(Experiment)
+    project = pw.ForeignKeyField(Project, null=True)
+    experiment = pw.ForeignKeyField(Experiment, null=True)
     license = pw.CharField(max_length=64)
     mode = pw.CharField(max_length=8, default="product")  # product | zip
     # How many tasks Slurm may run at once (sbatch --array=...%throttle).
@@ -224,6 +226,10 @@ class Job(BaseModel):
     # A task of a sweep: the sweep, and its index in the sweep's Slurm array.
     sweep = pw.ForeignKeyField(Sweep, null=True, backref="jobs", index=True)
     array_task = pw.IntegerField(null=True)
+
+    class Meta:
+        # A sweep's tasks in task order (its first task, a page of them) without a sort.
+        indexes = ((("sweep", "array_task"), False),)
 
 
 class Tag(BaseModel):

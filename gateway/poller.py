@@ -7,16 +7,23 @@ all in one call. Every write sets values read
 from Slurm rather than adding to them, and a finished job is finalised in one
 guarded update, so a tick that runs twice, or dies half-way, neither loses nor
 doubles a charge. If Slurm cannot be read, the tick changes nothing.
+
+Between ticks, a job that tells the gateway it started or ended (job_callbacks) has
+its own record read at once by ``refresh_jobs``, through the same code and guarded
+writes; finishing a job (its files, its Processed copy) is one reader's at a time.
 """
 from __future__ import annotations
 
 import atexit
+import fcntl
 import logging
 import os
 import socket
+import threading
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from pathlib import Path
 
 from peewee import IntegrityError
 
@@ -33,7 +40,7 @@ from .runs import slurm_job_name
 from .slurm.arrays import is_task_id
 from .slurm.client import SlurmClient, SlurmJob
 from .slurm.states import COMPLETED, FAILED, PENDING, classify, normalise
-from .sweeps import array_job_name
+from .sweeps import array_job_name, prepare_unready
 
 logger = logging.getLogger(__name__)
 LEASE_NAME = "poller"
@@ -79,13 +86,98 @@ COLUMNS = ("id", "kind", "slurm_job_id", "template", "cancelled_at") + TRACKED  
 CANCELLED_TASK_GRACE_S = 60
 
 
-def _finish(ctx: Context, job: dict, outcome_status: str) -> dict:
+class _FinishingLocks:
+    """Which reader is finishing which job: one at a time per job, across the threads
+    of this process and other processes.
+
+    The tick (in the lease holder) and a callback's read (in any web worker) may find
+    the same job finished at the same moment; only one may collect its files (both
+    Processed copies would go through one temporary folder). A reader takes the job's
+    lock before collecting and keeps it until its writes are committed (``_apply``
+    lets go), so another reader finds either the lock taken, and leaves the job to its
+    holder, or the job finalised. Nobody waits, so two readers taking jobs in different
+    orders cannot deadlock; a holder that dies loses its locks with its process, and
+    the next tick finishes the job. Across processes it is a POSIX record lock on one
+    byte per job of a file in jobs_root (NFS too); those belong to a process, so the
+    threads of one process keep a set of their own.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._busy: set[tuple[Path, int]] = set()
+        self._files: dict[Path, int] = {}
+        self._mine = threading.local()
+
+    def _fd(self, jobs_root: Path) -> int | None:
+        # Opened once and never closed: closing any descriptor of the file would drop
+        # every lock this process holds on it.
+        if jobs_root not in self._files:
+            try:
+                fd = os.open(jobs_root / ".finishing.lock",
+                             os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+                if os.geteuid() == 0:  # tests drive the poller as root: the file stays the gateway's
+                    owner = os.stat(jobs_root)
+                    os.fchown(fd, owner.st_uid, owner.st_gid)
+                self._files[jobs_root] = fd
+            except OSError as e:
+                logger.warning("no lock file in %s (%s): finishing is kept apart in this process only",
+                               jobs_root, e.strerror)
+                return None
+        return self._files[jobs_root]
+
+    def _held(self) -> list[tuple[Path, int]]:
+        if not hasattr(self._mine, "held"):
+            self._mine.held = []
+        return self._mine.held
+
+    def try_take(self, jobs_root: Path, job_id: int) -> bool:
+        """Take job ``job_id``'s lock for this thread, or False if another reader has it."""
+        key = (jobs_root, job_id)
+        with self._lock:
+            if key in self._busy:
+                return False
+            fd = self._fd(jobs_root)
+            if fd is not None:
+                try:
+                    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, job_id)
+                except OSError:  # EAGAIN/EACCES: another process holds it
+                    return False
+            self._busy.add(key)
+        self._held().append(key)
+        return True
+
+    def release_mine(self) -> None:
+        """Let go of every job lock this thread took."""
+        held = self._held()
+        with self._lock:
+            for jobs_root, job_id in held:
+                fd = self._files.get(jobs_root)
+                if fd is not None:
+                    fcntl.lockf(fd, fcntl.LOCK_UN, 1, job_id)
+                self._busy.discard((jobs_root, job_id))
+        held.clear()
+
+
+_finishing = _FinishingLocks()
+
+
+def _finish(ctx: Context, job: dict, outcome_status: str) -> dict | None:
     """Collect what a finished job left behind: OUT_ values, output files, Processed copy.
 
     What it cannot take (links, FIFOs, devices, too many or too large) is skipped and
-    noted on the job; it never stops the job from being finalised and charged.
+    noted on the job; it never stops the job from being finalised and charged. None
+    when another reader (a tick, a callback's read) is finishing the job or has
+    finalised it. The job's lock stays taken until ``_apply`` has written.
     """
+    if not _finishing.try_take(Path(ctx.config.jobs_root), int(job["id"])):
+        return None
     row = Job.get_by_id(job["id"])
+    if row.finalized:
+        return None
+    return _collect(ctx, row, outcome_status)
+
+
+def _collect(ctx: Context, row: Job, outcome_status: str) -> dict:
     paths = ctx.job_paths(row.id)
     base = paths.base
     notes: list[str] = []
@@ -141,7 +233,10 @@ def _changes(ctx: Context, job: dict, rec: SlurmJob) -> dict:
         fields["expected_start_at"] = rec.expected_start  # None: Slurm no longer estimates one
     changes = {k: v for k, v in fields.items() if job[k] != v}
     if outcome.final:
-        changes.update(_finish(ctx, job, outcome.status))
+        collected = _finish(ctx, job, outcome.status)
+        if collected is None:
+            return {}
+        changes.update(collected)
         changes["finalized"] = True
     return changes
 
@@ -311,6 +406,11 @@ def tick(ctx: Context) -> TickResult:
     result = TickResult()
     calls_before = getattr(ctx.slurm, "calls", 0)
     reconcile_unconfirmed(ctx, result)
+    try:
+        prepare_unready(ctx)
+    except Exception:
+        # Tasks left waiting are retried next tick; accounting goes on regardless.
+        logger.exception("could not make the folders of sweep tasks left unmade")
     jobs = list(Job.select(*(getattr(Job, c) for c in COLUMNS))
                 .where(Job.finalized == False, Job.slurm_job_id.is_null(False)).dicts())
     result.unfinished = len(jobs)
@@ -319,6 +419,23 @@ def tick(ctx: Context) -> TickResult:
     memory = ctx.queue_memory
     records = read_records(ctx.slurm, [j["slurm_job_id"] for j in jobs], memory.known())
     memory.asked.update(i for i, rec in records.items() if rec.queue_checked)
+    _apply(ctx, jobs, records, result)
+    result.slurm_calls = getattr(ctx.slurm, "calls", 0) - calls_before
+    return result
+
+
+def _apply(ctx: Context, jobs: list[dict], records: dict[str, SlurmJob], result: TickResult) -> None:
+    """Work out every change Slurm's ``records`` make to ``jobs``, then write them in
+    one transaction, each guarded so that a job finalised meanwhile is left alone;
+    the locks of the jobs finished here are let go once that is committed."""
+    try:
+        _work_out_and_write(ctx, jobs, records, result)
+    finally:
+        _finishing.release_mine()
+
+
+def _work_out_and_write(ctx: Context, jobs: list[dict], records: dict[str, SlurmJob],
+                        result: TickResult) -> None:
     pending_writes = []
     for job in jobs:
         rec = records.get(job["slurm_job_id"])
@@ -351,6 +468,28 @@ def tick(ctx: Context) -> TickResult:
                 result.finalized += 1
                 if changes.get("status", job["status"]) == COMPLETED and job["template"]:
                     job_templates.mark_validated(job["template"])
+
+
+def refresh_jobs(ctx: Context, job_ids: Collection[int]) -> TickResult:
+    """Read accounting now for ``job_ids`` only: jobs that called back (job_callbacks).
+
+    A tick's work for fewer jobs, by the same code: one sacct (squeue only for a job
+    accounting does not know yet; pending jobs' reasons are the tick's business), and
+    the same guarded writes and finishing lock, so it may run while a tick runs in
+    another process and neither loses nor doubles a charge nor half-copies a job's
+    outputs. Jobs finalised, unknown or not yet submitted are left alone. It needs no
+    poller lease and leaves the tick's memory of squeue alone.
+    """
+    result = TickResult()
+    calls_before = getattr(ctx.slurm, "calls", 0)
+    jobs = list(Job.select(*(getattr(Job, c) for c in COLUMNS))
+                .where(Job.id.in_(list(job_ids)), Job.finalized == False,  # noqa: E712
+                       Job.slurm_job_id.is_null(False)).dicts())
+    result.unfinished = len(jobs)
+    if not jobs:
+        return result
+    ids = [j["slurm_job_id"] for j in jobs]
+    _apply(ctx, jobs, read_records(ctx.slurm, ids, known=ids), result)
     result.slurm_calls = getattr(ctx.slurm, "calls", 0) - calls_before
     return result
 

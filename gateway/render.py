@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jinja2
 
-from .job_paths import JobPaths
+from .job_paths import LOG, SCRIPT, JobPaths
 
 DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "sbatch_templates"
 
@@ -37,6 +37,10 @@ class RenderRequest:
     time_limit_minutes: int
     paths: JobPaths  # the job's folder; the template names every place in it from these
     scratch_root: str
+    # Where the job tells the gateway it started and ended, and the job's own token for
+    # it (job_callbacks); empty: the script does not call back.
+    callback_url: str = ""
+    callback_token: str = ""
 
 
 def heredoc_marker(*texts: str) -> str:
@@ -91,12 +95,14 @@ class ArrayRequest:
     software_disk_gb: int
     time_limit_minutes: int
     array: str  # sbatch's --array value, e.g. "0-99%10"
-    tasks: tuple[tuple[int, JobPaths], ...]
-    chdir: Path  # a folder every task's user may enter (the first job's run folder)
+    job_ids: tuple[int, ...]  # task k of the array is job job_ids[k]
+    jobs_root: Path  # where job folders are: <jobs_root>/<job id>
+    chdir: Path  # a folder every task's user may enter
+    wait_seconds: int  # how long a task waits for its folder (made just after submit)
 
 
 def render_array_script(req: ArrayRequest, templates_dir: Path | str = DEFAULT_TEMPLATES_DIR) -> str:
     """The sbatch script of one array of a sweep; each task runs its job's own script."""
     env = _environment(str(templates_dir))
     return env.get_template("array.sh.j2").render(
-        **{k: getattr(req, k) for k in req.__dataclass_fields__})
+        **{k: getattr(req, k) for k in req.__dataclass_fields__}, script_name=SCRIPT, log_name=LOG)

@@ -10,6 +10,7 @@ import logging
 import os
 import pwd
 import re
+import secrets
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import access, data, disk_access, job_templates
+from . import access, data, disk_access, job_callbacks, job_templates
 from .config import License, MachineType
 from .context import Context
 from .db import database
@@ -177,9 +178,14 @@ def check(ctx: Context, user: User, tpl: Template, body: dict) -> list[Validatio
     return []
 
 
+# What a preview shows where a submitted job's script has its own callback token.
+PREVIEW_TOKEN = "(made for each job at submit)"
+
+
 def _render(ctx: Context, plan: RunPlan, job_id: int | str, slurm_name: str) -> str:
     tv, mt = plan.version, plan.machine_type
     ev = tv.environment_version
+    is_job = str(job_id).isdigit()  # not a preview
     return render_job_script(RenderRequest(
         job_id=job_id, slurm_job_name=slurm_name, template_name=plan.template.name,
         template_version=tv.version,
@@ -191,6 +197,8 @@ def _render(ctx: Context, plan: RunPlan, job_id: int | str, slurm_name: str) -> 
         software_disk_gb=plan.software_disk_gb, time_limit_minutes=plan.time_limit_minutes,
         paths=ctx.job_paths(job_id),
         scratch_root=ctx.config.slurm.scratch_root,
+        callback_url=job_callbacks.url_for(ctx.config, job_id if is_job else "<job id>"),
+        callback_token=job_callbacks.token_for(ctx.config, job_id) if is_job else PREVIEW_TOKEN,
     ))
 
 
@@ -199,20 +207,23 @@ def preview(ctx: Context, user: User, tpl: Template, body: dict) -> str:
     return _render(ctx, plan_run(ctx, user, tpl, body), "preview", "gw-preview")
 
 
-def _prepare_dir(ctx: Context, job: Job, files: list[dict]) -> JobPaths:
+def prepare_job_folder(ctx: Context, job_id: int, unix_user: str, files: list[dict]) -> JobPaths:
     """The job's folder: the template folder (with its support files) read-only for
     the job, the output and run folders writable by it, and nobody else let in (see
-    disk_access)."""
-    if job.unix_user:
-        _passwd(job.unix_user)  # before anything is made for a job that cannot run
-    paths = ctx.job_paths(job.id)
+    disk_access). Safe to run again over a folder left half made."""
+    if unix_user:
+        _passwd(unix_user)  # before anything is made for a job that cannot run
+    paths = ctx.job_paths(job_id)
     for d in (paths.base, paths.template_dir, paths.output_dir, paths.run_dir):
         d.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for f in files:
-        target = paths.template_dir / f["name"]
-        shutil.copyfile(ctx.blobs.path(f["sha256"]), target)
-        os.chmod(target, 0o444)
-    disk_access.open_job_folder(paths, job.unix_user, disk_access.owner_name(ctx.config.jobs_root))
+    if os.access(paths.template_dir, os.W_OK):  # read-only once the folder is whole
+        for f in files:
+            # Moved into place whole: a file left from an earlier try is read-only.
+            part = paths.template_dir / f".gateway-part-{secrets.token_hex(8)}"
+            shutil.copyfile(ctx.blobs.path(f["sha256"]), part)
+            os.chmod(part, 0o444)
+            os.replace(part, paths.template_dir / f["name"])
+    disk_access.open_job_folder(paths, unix_user, disk_access.owner_name(ctx.config.jobs_root))
     return paths
 
 
@@ -277,27 +288,34 @@ def submit(ctx: Context, user: User, tpl: Template, body: dict) -> Job:
         # Tags given with the run: before a job starts only the person who runs it may tag it.
         for name in plan.tags:
             Tag.create(job=job, name=name, created_by=user)
-    _prepare_dir(ctx, job, plan.version.files)
+    prepare_job_folder(ctx, job.id, job.unix_user, plan.version.files)
     return _submit(ctx, job, _render(ctx, plan, job.id, slurm_job_name(job)))
 
 
-def submit_script(ctx: Context, user: User, body: dict) -> Job:
-    """Submit a plain sbatch script (the wrapper's path), tracked and charged like any job.
+@dataclass
+class ScriptPlan:
+    """A plain script's submit, checked: what the gateway passes to sbatch."""
+    script: str
+    license: License
+    time_limit_minutes: int
+    partition: str
+    partition_given: bool  # on the command line, where it wins over the script's
+    name: str
+    workdir: str | None
+    experiment: Experiment | None
+    array: str  # the script's own #SBATCH --array value; "" for a single job
 
-    The licence's account and the capped time limit are passed on the command line,
-    where they win over the script's own ``#SBATCH`` lines.
-    """
+
+def plan_script(ctx: Context, user: User, body: dict) -> ScriptPlan:
+    """Check a plain sbatch script's body (the wrapper's path). Nothing is written."""
     require_dict(body)
     script = get_str(body, "script", required=True, max_len=1_000_000)
     if not script.startswith("#!"):
         raise ValidationError("must start with an interpreter line such as #!/bin/bash", "script")
     lic = license_for(ctx, user, get_str(body, "license", required=True, max_len=64))
     directives = parse_directives(script)
-    # The gateway follows and charges one Slurm job per gateway job: arrays and
-    # heterogeneous jobs would run parts it never sees.
-    if "array" in directives:
-        raise ValidationError("array jobs (#SBATCH --array) cannot be tracked through the gateway yet: "
-                              "submit each task as a job of its own", "script")
+    # The gateway follows and charges each Slurm job (or array task) it submits: a
+    # heterogeneous job would run parts it never sees.
     if is_heterogeneous(script):
         raise ValidationError("heterogeneous jobs (#SBATCH hetjob) cannot be tracked through the "
                               "gateway: submit each component as a job of its own", "script")
@@ -318,17 +336,35 @@ def submit_script(ctx: Context, user: User, body: dict) -> Job:
         exp = data.get_experiment(ctx, user, get_str(body, "project", required=True),
                                   get_str(body, "experiment", required=True))
         access.require(user, "experiment.run_on", exp, "experiment")
+    return ScriptPlan(script=script, license=lic, time_limit_minutes=limit, partition=partition,
+                      partition_given=bool(get_str(body, "partition")), name=name, workdir=workdir,
+                      experiment=exp, array=directives.get("array", ""))
+
+
+def script_options(plan: ScriptPlan) -> list[str]:
+    """The options a plain script is submitted with, on the command line where they win
+    over its own #SBATCH lines: the licence's account and the capped time limit."""
+    options = [f"--account={plan.license.slurm_account}", f"--time={plan.time_limit_minutes}"]
+    if plan.partition_given:
+        options.append(f"--partition={plan.partition}")
+    return options
+
+
+def script_job_row(ctx: Context, user: User, plan: ScriptPlan) -> dict:
+    """The Job row of a plain script (or of one task of its array)."""
+    exp = plan.experiment
+    return dict(kind="sbatch", name=plan.name[:128], user=user, license=plan.license.name,
+                slurm_account=plan.license.slurm_account, partition=plan.partition,
+                project=exp.project if exp else None, experiment=exp,
+                time_limit_minutes=plan.time_limit_minutes, reason="submitting",
+                unix_user=unix_user_for(ctx.config, user))
+
+
+def submit_script(ctx: Context, user: User, plan: ScriptPlan) -> Job:
+    """Submit a plain sbatch script as one job, tracked and charged like any job."""
     with database.atomic():
-        job = Job.create(
-            kind="sbatch", name=name[:128], user=user, license=lic.name,
-            slurm_account=lic.slurm_account, partition=partition,
-            project=exp.project if exp else None, experiment=exp,
-            time_limit_minutes=limit, reason="submitting", unix_user=unix_user_for(ctx.config, user),
-        )
-    paths = _prepare_dir(ctx, job, [])
-    options = [f"--account={lic.slurm_account}", f"--time={limit}",
-               f"--export=ALL,JOB_ID={job.id},JOB_OUTPUT_DIR={paths.output_dir}"]
-    if get_str(body, "partition"):
-        options.append(f"--partition={partition}")
-    options.append(f"--job-name={slurm_job_name(job)}")
-    return _submit(ctx, job, script, tuple(options), workdir=workdir or str(paths.run_dir))
+        job = Job.create(**script_job_row(ctx, user, plan))
+    paths = prepare_job_folder(ctx, job.id, job.unix_user, [])
+    options = [*script_options(plan), f"--export=ALL,JOB_ID={job.id},JOB_OUTPUT_DIR={paths.output_dir}",
+               f"--job-name={slurm_job_name(job)}"]
+    return _submit(ctx, job, plan.script, tuple(options), workdir=plan.workdir or str(paths.run_dir))

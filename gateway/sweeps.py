@@ -14,25 +14,24 @@ is asked, as for single runs, so a failed or unanswered submit loses nothing.
 """
 from __future__ import annotations
 
-import csv
-import io
 import itertools
+import json
 import logging
 import math
 import os
 import re
 from collections import Counter
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from peewee import Cast, Value
+from peewee import Cast, Value, fn
 
-from . import access, data, job_templates, jobs, runs
+from . import access, data, job_templates, jobs, results_table, runs
 from .context import Context
-from .db import database, utcnow
-from .errors import NotFound, SlurmError, SlurmNoAnswer, ValidationError
+from .db import database, insert_rows, utcnow
+from .errors import GatewayError, NotFound, SlurmError, SlurmNoAnswer, ValidationError
 from .inputs import InputType, coerce
 from .models import Job, Sweep, Tag, Template, User
 from .render import ArrayRequest, render_array_script
@@ -44,9 +43,9 @@ from .validation import get_int, parse_id, require_dict
 logger = logging.getLogger(__name__)
 SWEEP_KEYS = ("values", "range", "glob", "many")
 MODES = ("product", "zip")
-# Values a spreadsheet would run as a formula: a job's output is hostile input.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+# How long a task that starts before the gateway has made its folder waits for it
+# (the poller makes the folders a stopped gateway left unmade).
+TASK_FOLDER_WAIT_S = 600
 
 
 def is_swept(value: Any) -> bool:
@@ -229,74 +228,148 @@ def submit_sweep(ctx: Context, user: User, tpl: Template, body: dict) -> Sweep:
 
 def _launch(ctx: Context, user: User, plan: runs.RunPlan, names: list[str], tasks: list[dict[str, str]],
             mode: str, throttle: int, rerun_of: Sweep | None = None) -> Sweep:
+    """Write the sweep and its tasks, submit its arrays, and leave the tasks' folders
+    to be made just after answering (see ``prepare_tasks``)."""
     mt, tpl = plan.machine_type, plan.template
     unix_user = unix_user_for(ctx.config, user)
+    if unix_user:
+        runs._passwd(unix_user)  # before anything is written for tasks that cannot run
     now = utcnow()  # one submit time for every task: the array's name is made from it
     with database.atomic():
         sweep = Sweep.create(template=tpl, template_version=plan.version, user=user,
                              project=plan.experiment.project, experiment=plan.experiment,
                              license=plan.license.name, mode=mode, throttle=throttle, swept=names,
                              rerun_of=rerun_of, created_at=now)
-        Job.insert_many([dict(
+        insert_rows(Job, [dict(
             kind="template", name=tpl.name, template=tpl, template_version=plan.version, user=user,
             project=plan.experiment.project, experiment=plan.experiment, license=plan.license.name,
             slurm_account=plan.license.slurm_account, machine_type=mt.name, partition=mt.partition,
             software_disk_gb=plan.software_disk_gb, time_limit_minutes=plan.time_limit_minutes,
             inputs={**plan.inputs, **swept}, reason="submitting", unix_user=unix_user, submitted_at=now,
-            sweep=sweep, array_task=i) for i, swept in enumerate(tasks)]).execute()
-        rows = list(Job.select().where(Job.sweep == sweep).order_by(Job.array_task))
+            sweep=sweep, array_task=i) for i, swept in enumerate(tasks)])
+        ids = [i for (i,) in Job.select(Job.id).where(Job.sweep == sweep).order_by(Job.array_task).tuples()]
         if plan.tags:
-            Tag.insert_many([{"job": j, "name": name, "created_by": user}
-                             for j in rows for name in plan.tags]).execute()
-    for job, swept in zip(rows, tasks, strict=True):
-        runs._prepare_dir(ctx, job, plan.version.files)
-        task = _task_plan(ctx, plan, swept)
-        script = ctx.job_paths(job.id).script
-        script.write_text(runs._render(ctx, task, job.id, runs.slurm_job_name(job)))
+            insert_rows(Tag, [{"job": j, "name": name, "created_by": user}
+                              for j in ids for name in plan.tags])
+    sent = 0  # tasks in arrays Slurm took, or may have taken (no answer)
+    try:
+        size = ctx.config.slurm.max_array_size
+        for chunk, first in enumerate(range(0, len(ids), size)):
+            part = ids[first:first + size]
+            script = render_array_script(ArrayRequest(
+                sweep_id=sweep.id, slurm_job_name=array_job_name(sweep.id, chunk, now),
+                template_name=tpl.name, template_version=plan.version.version, partition=mt.partition,
+                account=plan.license.slurm_account, cpus=mt.cpus, memory_mb=mt.memory_mb, gres=mt.gres,
+                software_disk_gb=plan.software_disk_gb, time_limit_minutes=plan.time_limit_minutes,
+                array=f"0-{len(part) - 1}%{throttle}",
+                job_ids=tuple(part), jobs_root=ctx.config.jobs_root, chdir=ctx.config.jobs_root,
+                wait_seconds=TASK_FOLDER_WAIT_S))
+            in_chunk = (Job.sweep == sweep) & (Job.array_task >= first) & (Job.array_task < first + len(part))
+            try:
+                # Each task writes its own log (the script sends it there): Slurm's own
+                # output file would only ever hold what the gateway's script printed.
+                base = ctx.slurm.submit(SubmitRequest(script=script, user=unix_user or None, options=(
+                    "--output=/dev/null", "--error=/dev/null", "--input=/dev/null")))
+            except SlurmNoAnswer as e:
+                sent = first + len(part)
+                Job.update(reason=f"{runs.UNCONFIRMED}: {e.message}",
+                           unconfirmed_submit=True).where(in_chunk).execute()
+                _fail_rest(sweep, sent, "not submitted: an earlier array of the sweep got no answer")
+                e.message = (f"sweep {sweep.id}: {e.message}; the gateway will check whether Slurm "
+                             f"accepted it (see the sweep's jobs)")
+                raise
+            except SlurmError as e:
+                _fail_rest(sweep, first, f"not submitted: {e.message}")
+                e.message = f"sweep {sweep.id} was not submitted: {e.message}"
+                raise
+            sent = first + len(part)
+            Job.update(slurm_job_id=Value(f"{base}_").concat(Cast(Job.array_task - first, "text")),
+                       reason="").where(in_chunk).execute()
+            sweep.array_job_ids = [*sweep.array_job_ids, base]
+            Sweep.update(array_job_ids=sweep.array_job_ids).where(Sweep.id == sweep.id).execute()
+            logger.info("sweep %s: tasks %s-%s submitted as Slurm array %s", sweep.id, first,
+                        first + len(part) - 1, base)
+    finally:
+        if sent:
+            todo = [(job_id, tasks[i]) for i, job_id in enumerate(ids[:sent])]
+            ctx.run_later(lambda: prepare_tasks(ctx, plan, unix_user, now, todo))
+    return sweep
+
+
+def prepare_tasks(ctx: Context, plan: runs.RunPlan, unix_user: str, submitted_at: datetime,
+                  todo: list[tuple[int, dict[str, str]]]) -> None:
+    """Make each task's folder and script, in task order. A sweep answers once Slurm
+    holds its arrays (a folder costs more than an sbatch call on some disks, and a
+    sweep may have thousands); a task that starts before its folder is ready waits
+    for its script, which is moved into place last, whole."""
+    for job_id, swept in todo:
+        paths = runs.prepare_job_folder(ctx, job_id, unix_user, plan.version.files)
+        text = runs._render(ctx, _task_plan(ctx, plan, swept), job_id,
+                            f"gw-{job_id}-{runs.submit_stamp(submitted_at)}")
+        part = paths.base / ".job.sbatch.part"
+        part.write_text(text)
         # The array's script runs it as the job's user (a single job's goes to sbatch
         # on stdin instead): readable by them, written by the gateway only, in a folder
         # nobody else may enter (see disk_access).
-        os.chmod(script, 0o444)
-    size = ctx.config.slurm.max_array_size
-    for chunk, first in enumerate(range(0, len(rows), size)):
-        part = rows[first:first + size]
-        script = render_array_script(ArrayRequest(
-            sweep_id=sweep.id, slurm_job_name=array_job_name(sweep.id, chunk, now), template_name=tpl.name,
-            template_version=plan.version.version, partition=mt.partition,
-            account=plan.license.slurm_account, cpus=mt.cpus, memory_mb=mt.memory_mb, gres=mt.gres,
-            software_disk_gb=plan.software_disk_gb, time_limit_minutes=plan.time_limit_minutes,
-            array=f"0-{len(part) - 1}%{throttle}",
-            tasks=tuple((j.array_task - first, ctx.job_paths(j.id)) for j in part),
-            chdir=ctx.job_paths(part[0].id).run_dir))
-        in_chunk = (Job.sweep == sweep) & (Job.array_task >= first) & (Job.array_task < first + len(part))
+        os.chmod(part, 0o444)
+        os.replace(part, paths.script)
+
+
+def prepare_unready(ctx: Context, older_than: timedelta = timedelta(seconds=20)) -> int:
+    """The folders of unfinished tasks that are still missing a while after their
+    sweep was submitted (the gateway stopped while making them): made again, from the
+    sweep's own record. How many tasks it made. Only sweeps young enough for their
+    tasks to be still waiting are looked at: a task gives up after TASK_FOLDER_WAIT_S."""
+    made = 0
+    now = utcnow()
+    for sweep in Sweep.select().where(Sweep.template.is_null(False), Sweep.created_at < now - older_than,
+                                      Sweep.created_at > now - timedelta(seconds=2 * TASK_FOLDER_WAIT_S),
+                                      Sweep.id.in_(Job.select(Job.sweep).where(
+                                          Job.finalized == False, Job.slurm_job_id.is_null(False)))):  # noqa: E712
+        waiting = [j for j in _tasks(sweep).where(Job.finalized == False, Job.slurm_job_id.is_null(False))  # noqa: E712
+                   if not ctx.job_paths(j.id).script.exists()]
+        if not waiting:
+            continue
         try:
-            # Each task writes its own log (the script sends it there): Slurm's own
-            # output file would only ever hold what the gateway's script printed.
-            base = ctx.slurm.submit(SubmitRequest(script=script, user=unix_user or None, options=(
-                "--output=/dev/null", "--error=/dev/null", "--input=/dev/null")))
-        except SlurmNoAnswer as e:
-            Job.update(reason=f"{runs.UNCONFIRMED}: {e.message}",
-                       unconfirmed_submit=True).where(in_chunk).execute()
-            _fail_rest(sweep, first + len(part), "not submitted: an earlier array of the sweep got no answer")
-            e.message = (f"sweep {sweep.id}: {e.message}; the gateway will check whether Slurm accepted "
-                         f"it (see the sweep's jobs)")
-            raise
-        except SlurmError as e:
-            _fail_rest(sweep, first, f"not submitted: {e.message}")
-            e.message = f"sweep {sweep.id} was not submitted: {e.message}"
-            raise
-        Job.update(slurm_job_id=Value(f"{base}_").concat(Cast(Job.array_task - first, "text")),
-                   reason="").where(in_chunk).execute()
-        sweep.array_job_ids = [*sweep.array_job_ids, base]
-        Sweep.update(array_job_ids=sweep.array_job_ids).where(Sweep.id == sweep.id).execute()
-        logger.info("sweep %s: tasks %s-%s submitted as Slurm array %s", sweep.id, first,
-                    first + len(part) - 1, base)
-    return sweep
+            plan = runs.plan_run(ctx, sweep.user, sweep.template, _body_of(sweep, waiting[0]))
+        except GatewayError as e:
+            logger.warning("sweep %s: cannot make the folders of %s tasks: %s", sweep.id, len(waiting), e)
+            continue
+        prepare_tasks(ctx, plan, waiting[0].unix_user, waiting[0].submitted_at,
+                      [(j.id, {n: j.inputs[n] for n in sweep.swept}) for j in waiting])
+        logger.warning("sweep %s: made the folders of %s tasks left unmade", sweep.id, len(waiting))
+        made += len(waiting)
+    return made
+
+
+def _body_of(sweep: Sweep, task: Job) -> dict:
+    """The run body that gives ``task``'s plan again (its version, settings and inputs)."""
+    return {"project": sweep.project.name, "experiment": sweep.experiment.name,
+            "version": sweep.template_version.version, "machine_type": task.machine_type,
+            "license": sweep.license, "software_disk_gb": task.software_disk_gb,
+            "time_limit_minutes": task.time_limit_minutes, "inputs": task.inputs}
 
 
 def _fail_rest(sweep: Sweep, first: int, reason: str) -> None:
     Job.update(status=FAILED, reason=reason, finalized=True).where(
         Job.sweep == sweep, Job.array_task >= first, Job.slurm_job_id.is_null()).execute()
+
+
+def submitted_dict(sweep: Sweep) -> dict:
+    """What a submit answers: the sweep as ``sweep_dict`` shows it, each task given by
+    its own fields only (id, index, Slurm id, status, inputs), read in one query. A
+    thousand full job records would take longer to make than the sweep took."""
+    rows = list(Job.select(Job.id, Job.array_task, Job.slurm_job_id, Job.status, Job.reason, Job.inputs)
+                .where(Job.sweep == sweep).order_by(Job.array_task).dicts())
+    counts = Counter(r["status"] for r in rows)
+    exp = sweep.experiment
+    return {"id": sweep.id, "template": sweep.template_id,
+            "version": sweep.template_version.version if sweep.template_version_id else None,
+            "project": exp.project.name if exp else None, "experiment": exp.name if exp else None,
+            "license": sweep.license, "mode": sweep.mode, "throttle": sweep.throttle, "swept": sweep.swept,
+            "array_job_ids": sweep.array_job_ids, "tasks": len(rows), "rerun_of": sweep.rerun_of_id,
+            "status_counts": {s: counts.get(s, 0) for s in STATUSES}, "finished": False,
+            "jobs": rows}
 
 
 def get_sweep(ctx: Context, user: User, sweep_id: Any) -> Sweep:
@@ -318,15 +391,84 @@ def first_task(sweep: Sweep) -> Job | None:
     return _tasks(sweep).first()
 
 
+# What the sweep's page and its live refresh read of each task (and what the access
+# rules ask of one): the rest of a task's record is never read for 10,000 of them.
+TASK_COLUMNS = (Job.id, Job.name, Job.user, Job.project, Job.experiment, Job.template, Job.sweep,
+                Job.array_task, Job.status, Job.finalized, Job.started_at, Job.inputs,
+                Job.output_variables, Job.exit_code, Job.cpu_seconds, Job.gpu_seconds)
+# What the results table reads of each task.
+RESULT_COLUMNS = (Job.id, Job.array_task, Job.status, Job.inputs, Job.output_variables, Job.exit_code,
+                  Job.cpu_seconds, Job.gpu_seconds)
+
+
+class ResultRow(NamedTuple):
+    """One task as the results table reads it (the fields of RESULT_COLUMNS)."""
+
+    id: int
+    array_task: int
+    status: str
+    inputs: dict
+    output_variables: dict
+    exit_code: int | None
+    cpu_seconds: int
+    gpu_seconds: int
+
+
+def result_rows(sweep: Sweep) -> list[ResultRow]:
+    """The sweep's tasks, in order, as the results table reads them.
+
+    The rows come as the driver gives them, and each JSON column is decoded as one
+    array of every task's value: peewee's conversion of each value, then one decode
+    per value, cost more than the query for 10,000 tasks.
+    """
+    sql, params = _tasks(sweep).select(*RESULT_COLUMNS).sql()
+    raw = database.execute_sql(sql, params).fetchall()
+
+    def decoded(column: int) -> list[dict]:
+        # Each value is an object as JSONField wrote it: joined with commas, one array.
+        return json.loads("[" + ",".join(r[column] or "{}" for r in raw) + "]")
+
+    return [ResultRow(r[0], r[1], r[2], inputs, outputs, r[5], r[6], r[7])
+            for r, inputs, outputs in zip(raw, decoded(3), decoded(4), strict=True)]
+
+
+# How many tasks GET /sweeps/<id> lists unless asked for another page (?limit=,
+# ?offset=); its counts, "tasks" and "finished" always cover every task.
+TASKS_PAGE = 200
+
+
 def task_rows(sweep: Sweep) -> list[Job]:
-    """The sweep's tasks, in order, their own columns only (what the results and the
-    sweep's page show)."""
-    return list(_tasks(sweep))
+    """The sweep's tasks, in order, with the columns of TASK_COLUMNS only (what the
+    results and the sweep's page show; any other field reads as its default)."""
+    return list(_tasks(sweep).select(*TASK_COLUMNS))
 
 
-def sweep_jobs(sweep: Sweep) -> list[Job]:
-    """The sweep's tasks with what job_dict shows of related rows (the API's view)."""
-    return jobs.with_related(_tasks(sweep))
+def sweep_jobs(sweep: Sweep, limit: int | None = None, offset: int = 0) -> list[Job]:
+    """The sweep's tasks (``limit`` of them from ``offset``, or all) with what job_dict
+    shows of related rows (the API's view)."""
+    return jobs.page_with_related(_tasks(sweep).limit(limit).offset(offset or None), Job.array_task)
+
+
+def task_page(ctx: Context, args: dict) -> tuple[int, int]:
+    """The ``limit`` and ``offset`` of a page of a sweep's tasks asked for in ``args``.
+    No limit is too large: a sweep's size (at most the site's max_sweep_tasks) bounds
+    the answer, and ``?limit=<tasks>`` gives every task in one."""
+    return (get_int(args, "limit", default=TASKS_PAGE, minimum=1),
+            get_int(args, "offset", default=0, minimum=0))
+
+
+def sweep_counts(sweep: Sweep) -> tuple[dict[str, int], int, bool]:
+    """How many tasks are in each status (every status named), how many in all, and
+    whether every one has ended: one query, none of the tasks read."""
+    counts = dict.fromkeys(STATUSES, 0)
+    tasks, finished = 0, True
+    for status, final, n in (Job.select(Job.status, Job.finalized, fn.COUNT(Job.id)).where(Job.sweep == sweep)
+                             .group_by(Job.status, Job.finalized).tuples()):
+        if status in counts:
+            counts[status] += n
+        tasks += n
+        finished = finished and bool(final)
+    return counts, tasks, finished
 
 
 def status_counts(rows: list[Job]) -> dict[str, int]:
@@ -335,23 +477,34 @@ def status_counts(rows: list[Job]) -> dict[str, int]:
     return {s: counts.get(s, 0) for s in STATUSES}
 
 
-def output_names(sweep: Sweep, rows: list[Job]) -> list[str]:
+def output_names(sweep: Sweep, rows: list[Job] | list[ResultRow]) -> list[str]:
     """The OUT_ names of the results: the template version's, then any other a task set."""
-    names = [o["name"] for o in sweep.template_version.outputs]
+    names = [o["name"] for o in sweep.template_version.outputs] if sweep.template_version_id else []
     for j in rows:
         names += [k for k in j.output_variables if k not in names]
     return names
 
 
-def sweep_dict(sweep: Sweep, rows: list[Job] | None = None) -> dict:
-    rows = sweep_jobs(sweep) if rows is None else rows
-    return {"id": sweep.id, "template": sweep.template_id, "version": sweep.template_version.version,
-            "project": sweep.project.name, "experiment": sweep.experiment.name, "license": sweep.license,
+def sweep_dict(sweep: Sweep, rows: list[Job] | None = None, limit: int = TASKS_PAGE, offset: int = 0) -> dict:
+    """The sweep, its counts over every task, and ``limit`` of its tasks from ``offset``
+    (in task order; the API's ?limit= and ?offset=), or ``rows`` and their counts."""
+    if rows is None:
+        counts, tasks, finished = sweep_counts(sweep)
+        rows = sweep_jobs(sweep, limit, offset)
+    else:
+        counts, tasks, finished = status_counts(rows), len(rows), all(j.finalized for j in rows)
+        limit, offset = len(rows), 0
+    # A plain script's own array has no template, and perhaps no experiment.
+    tv, exp = sweep.template_version if sweep.template_version_id else None, sweep.experiment
+    return {"id": sweep.id, "template": sweep.template_id, "version": tv.version if tv else None,
+            "project": exp.project.name if exp else None, "experiment": exp.name if exp else None,
+            "license": sweep.license,
             "mode": sweep.mode, "throttle": sweep.throttle, "swept": sweep.swept,
-            "array_job_ids": sweep.array_job_ids, "tasks": len(rows),
+            "array_job_ids": sweep.array_job_ids, "tasks": tasks,
             "rerun_of": sweep.rerun_of_id,
-            "status_counts": status_counts(rows),
-            "finished": all(j.finalized for j in rows),
+            "status_counts": counts, "finished": finished,
+            # The page of tasks "jobs" holds: ask for offset + limit next while below "tasks".
+            "limit": limit, "offset": offset,
             "jobs": [jobs.job_dict(j) for j in rows]}
 
 
@@ -372,35 +525,24 @@ def rerun_failed(ctx: Context, user: User, sweep: Sweep) -> Sweep:
     failed = list(_tasks(sweep).where(Job.finalized == True, Job.status == FAILED))  # noqa: E712
     if not failed:
         raise ValidationError("no task of this sweep has failed", "sweep")
-    first = failed[0]
-    body = {"project": sweep.project.name, "experiment": sweep.experiment.name,
-            "version": sweep.template_version.version, "machine_type": first.machine_type,
-            "license": sweep.license, "software_disk_gb": first.software_disk_gb,
-            "time_limit_minutes": first.time_limit_minutes, "inputs": first.inputs}
-    plan = runs.plan_run(ctx, user, sweep.template, body)
+    if sweep.template_id is None:
+        # The gateway keeps a plain script, not how it was sent (working directory,
+        # options): its author sends it again.
+        raise ValidationError("this array is a plain script's: submit it again with --array="
+                              + ",".join(str(j.array_task) for j in failed), "sweep")
+    plan = runs.plan_run(ctx, user, sweep.template, _body_of(sweep, failed[0]))
     tasks = [{n: j.inputs[n] for n in sweep.swept} for j in failed]
     return _launch(ctx, user, plan, list(sweep.swept), tasks, "zip", sweep.throttle, rerun_of=sweep)
 
 
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # A value a spreadsheet would run as a formula is shown as text instead; a plain
-    # number (-3.5, +2) stays a number.
-    if text.startswith(FORMULA_START) and not _NUMBER.match(text):
-        return "'" + text
-    return text
-
-
 def results_csv(sweep: Sweep) -> str:
     """The sweep's tasks as rows: swept inputs, status and every OUT_ value."""
-    rows = task_rows(sweep)
+    # Light rows of the few columns the table shows: building a full job for each of
+    # 10,000 tasks took most of the time.
+    rows = result_rows(sweep)
     outputs = output_names(sweep, rows)
-    out = io.StringIO()
-    w = csv.writer(out)
-    w.writerow(["task", "job", "status", *sweep.swept, *outputs, "exit_code", "cpu_hours", "gpu_hours"])
-    for j in rows:
-        w.writerow([_cell(v) for v in (
-            j.array_task, j.id, j.status, *(j.inputs.get(n) for n in sweep.swept),
-            *(j.output_variables.get(n) for n in outputs), j.exit_code,
-            round(j.cpu_seconds / 3600, 4), round(j.gpu_seconds / 3600, 4))])
-    return out.getvalue()
+    return results_table.csv_text(
+        ["task", "job", "status", *sweep.swept, *outputs, "exit_code", "cpu_hours", "gpu_hours"],
+        ((j.array_task, j.id, j.status, *(j.inputs.get(n) for n in sweep.swept),
+          *(j.output_variables.get(n) for n in outputs), j.exit_code,
+          round(j.cpu_seconds / 3600, 4), round(j.gpu_seconds / 3600, 4)) for j in rows))

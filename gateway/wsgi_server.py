@@ -1,6 +1,7 @@
 """gunicorn, started from `gateway serve`; each worker may run the poller (lease-guarded)."""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -65,15 +66,19 @@ def as_user(user: str, args: list[str]) -> list[str]:
 
 @contextmanager
 def serve_in_background(env: dict | None = None, log=subprocess.DEVNULL, timeout: float = 20,
-                        poller: bool = False, run_as: str | None = None):
-    """`gateway serve` (one worker) on a free loopback port; yields its URL.
+                        poller: bool = False, run_as: str | None = None, workers: int = 1):
+    """`gateway serve` (one worker unless told) on a free loopback port; yields its URL.
 
     For the tests and benchmarks, which need a real HTTP server next to them; a caller
     running as root names the service user to serve as (``run_as``).
     """
     port = free_port()
+    # Jobs it submits call back to it (the dev cluster's node is this host), unless the
+    # caller says where, or "" for not at all.
+    env = dict(os.environ if env is None else env)
+    env.setdefault("GATEWAY_CALLBACK_URL", f"http://127.0.0.1:{port}")
     args = [sys.executable, "-m", "gateway.cli", "serve", "--bind", f"127.0.0.1:{port}",
-            "--workers", "1", "--poller" if poller else "--no-poller"]
+            "--workers", str(workers), "--poller" if poller else "--no-poller"]
     if run_as:
         args = as_user(run_as, args)
     proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)

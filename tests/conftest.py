@@ -236,6 +236,9 @@ class Gateway:
         if not self.fast:
             hand_to_service(base)
         self.ctx = Context.from_config(self.config)
+        # In-process, what the gateway leaves for later is done before the call returns,
+        # so a test sees it; a served gateway (served(), the browser tests) uses threads.
+        self.ctx.run_later = lambda work: work()
         if slurm is not None:
             self.ctx.slurm = slurm
         self.slurm = self.ctx.slurm

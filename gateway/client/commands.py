@@ -1,5 +1,5 @@
-"""`gateway` subcommands for SSH users: login, templates, run, jobs, status, log, fetch,
-cancel.
+"""`gateway` subcommands for SSH users: login, templates, run, sweep, compare, jobs,
+status, log, fetch, cancel.
 
 They start as a new process for every status check, so they import only the standard
 library's argparse, http.client and json: click's import alone takes about as long as
@@ -246,6 +246,8 @@ def sweep_command(args: argparse.Namespace) -> None:
         print(f"submitted sweep {again['id']}: the {again['tasks']} failed task(s) of sweep {args.sweep_id}")
         return
     s = client.get(f"/sweeps/{args.sweep_id}")
+    if len(s["jobs"]) < s["tasks"]:  # the API lists a page of tasks unless asked for all
+        s = client.get(f"/sweeps/{args.sweep_id}", {"limit": s["tasks"]})
     if args.as_json:
         print(json.dumps(s, indent=2))
         return
@@ -269,6 +271,37 @@ def _wait_sweep(client: ApiClient, sweep_id: int, interval: float = 3.0) -> int:
             print(_sweep_line(s))
             return 0 if s["status_counts"].get(COMPLETED, 0) == s["tasks"] else 1
         time.sleep(interval)
+
+
+@command("compare",
+         arg("job_ids", nargs="+", type=int, metavar="JOB", help="two or more runs of one template"),
+         arg("--csv", action="store_true", help="Print the table as CSV"),
+         arg("--json", dest="as_json", action="store_true"))
+def compare(args: argparse.Namespace) -> None:
+    """Show runs of one template side by side: inputs that differ, OUT_ values, status."""
+    ids = ",".join(str(i) for i in args.job_ids)
+    client = _client()
+    if args.csv:
+        sys.stdout.write(client.request("GET", "/jobs/compare.csv", params={"ids": ids}).text)
+        return
+    c = client.get("/jobs/compare", params={"ids": ids})
+    if args.as_json:
+        print(json.dumps(c, indent=2))
+        return
+    print(f"{len(c['rows'])} runs of {_shown(c['template']['name'])}")
+    if c["same"]:
+        print("same in all: " + "  ".join(f"{_shown(k)}={_shown(v)}" for k, v in c["same"].items()))
+    table = [[_shown(h) for h in c["columns"]]] + [[_shown(v) for v in row] for row in c["rows"]]
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    for r in table:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _shown(value) -> str:
+    """A value a job set, for the terminal: control characters (escape sequences a
+    hostile job could print into someone's terminal) shown as '?'."""
+    text = "-" if value is None else str(value)
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 @command("jobs",

@@ -49,7 +49,8 @@ WRAPPER_OPTIONS = (
 
 # Passed on to Slurm unchanged, as #SBATCH lines.
 PASSED_ON = (
-    Option("nodes", "N"), Option("ntasks", "n"), Option("cpus-per-task", "c"),
+    # Each task of an array is followed and charged as a gateway job of its own.
+    Option("array", "a"), Option("nodes", "N"), Option("ntasks", "n"), Option("cpus-per-task", "c"),
     Option("ntasks-per-node"), Option("ntasks-per-core"), Option("ntasks-per-socket"),
     Option("ntasks-per-gpu"), Option("cpus-per-gpu"), Option("mincpus"),
     Option("mem"), Option("mem-per-cpu"), Option("mem-per-gpu"), Option("tmp"),
@@ -79,8 +80,6 @@ _ENV = "the gateway sets the job's environment itself"
 _HERE = "it names a file on this machine, which the gateway's submit host cannot read"
 # sbatch options the gateway cannot honour, and why.
 REFUSED = {
-    Option("array", "a"): "array jobs cannot be followed through the gateway yet: submit each "
-                          "task as a job of its own",
     Option("output", "o"): _LOG,
     Option("error", "e"): _LOG,
     Option("input", "i"): "the gateway gives jobs no standard input",

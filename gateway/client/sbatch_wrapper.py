@@ -68,14 +68,36 @@ def submit(argv: list[str]) -> int:
     licence = choose_license(args, os.environ.get("GATEWAY_LICENSE") or None,
                              parse_directives(script).get("account") or None,
                              lambda: client.get("/licenses"))
-    job = client.post("/jobs/sbatch", build_payload(args, script, licence, os.getcwd()))
+    made = client.post("/jobs/sbatch", build_payload(args, script, licence, os.getcwd()))
+    if "array_job_ids" in made:  # an array: a sweep of one gateway job per task
+        slurm_id = ",".join(made["array_job_ids"])
+        ours = f"gateway sweep {made['id']}, {made['tasks']} tasks"
+    else:
+        slurm_id, ours = made["slurm_job_id"], f"gateway job {made['id']}"
     if args.wrapper.get("parsable"):
-        print(job["slurm_job_id"], flush=True)
+        print(slurm_id, flush=True)
     elif not args.wrapper.get("quiet"):
-        print(f"Submitted batch job {job['slurm_job_id']} (gateway job {job['id']})", flush=True)
+        print(f"Submitted batch job {slurm_id} ({ours})", flush=True)
     if args.wrapper.get("wait"):
-        return _wait(client, job["id"], job_exit_code=True)
+        if "array_job_ids" in made:
+            return _wait_array(client, made["id"])
+        return _wait(client, made["id"], job_exit_code=True)
     return 0
+
+
+def _wait_array(client, sweep_id: int, interval: float = 2.0) -> int:
+    """sbatch --wait on an array: once every task has ended, the highest exit code."""
+    import time
+
+    while True:
+        s = client.get(f"/sweeps/{sweep_id}")
+        if s["finished"]:
+            if len(s["jobs"]) < s["tasks"]:  # a page of tasks unless asked: every one counts
+                s = client.get(f"/sweeps/{sweep_id}", {"limit": s["tasks"]})
+            highest = max((j["exit_code"] or 0 for j in s["jobs"]), default=0)
+            # A task cancelled or killed for its time limit has no exit code of its own.
+            return highest or int(any(j["status"] != "Completed" for j in s["jobs"]))
+        time.sleep(interval)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, has_request_context, jsonify, render_template, request
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from ..context import in_a_thread
 from ..errors import GatewayError, Unauthorized, ValidationError
 from ..models import User
 from ..share_links import redact
@@ -70,8 +71,19 @@ def _is_api() -> bool:
     return request.path.startswith("/api/")
 
 
+def _after_the_answer(work) -> None:
+    """Work a request leaves for later (a sweep's task folders) starts once its answer
+    has gone out, so that it never slows the answer down; outside a request, at once."""
+    if has_request_context():
+        g.setdefault("later", []).append(work)
+    else:
+        in_a_thread(work)
+
+
 def init_app(app: Flask) -> None:
     from .api import api
+    from .api_callbacks import callbacks
+    from .api_compare import compare_api
     from .api_people import people
     from .api_sharing import sharing
     from .portal import portal
@@ -82,11 +94,23 @@ def init_app(app: Flask) -> None:
     # authenticates with bearer tokens, and checks the header itself when a browser
     # session calls it (see web.common.authenticated).
     csrf.init_app(app)
-    for blueprint in (api, people, sharing):
+    # The job callbacks authenticate with the job's own token, never a session.
+    for blueprint in (api, people, sharing, compare_api, callbacks):
         csrf.exempt(blueprint)
         app.register_blueprint(blueprint)
     app.register_blueprint(portal)
     app.jinja_env.filters["dt"] = _dt
+    ctx = app.extensions["gateway"]
+    if ctx.run_later is in_a_thread:  # tests may run it at once instead
+        ctx.run_later = _after_the_answer
+
+    @app.after_request
+    def _start_later_work(response):
+        works = g.pop("later", None)
+        if works:
+            response.call_on_close(lambda: [in_a_thread(work) for work in works])
+        return response
+
     app.jinja_env.filters["nonempty"] = lambda m: {k: v for k, v in m.items() if v}
 
     def _page(code: int, title: str, message: str):

@@ -5,8 +5,9 @@ from pathlib import PurePosixPath
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
-from .. import data, environments, job_templates, jobs, licenses, runs, sweeps
+from .. import data, environments, job_templates, jobs, licenses, runs, script_arrays, sweeps
 from ..charging import license_usage
+from ..models import Sweep
 from ..validation import get_int
 from .common import (
     accepts_upload,
@@ -160,8 +161,7 @@ def run_template(ref):
 @authenticated
 def sweep_template(ref):
     tpl = job_templates.find_template(ctx(), user(), ref)
-    sweep = sweeps.submit_sweep(ctx(), user(), tpl, body())
-    return created(sweeps.sweep_dict(sweep))
+    return created(sweeps.submitted_dict(sweeps.submit_sweep(ctx(), user(), tpl, body())))
 
 
 # --- sweeps -----------------------------------------------------------------
@@ -169,7 +169,9 @@ def sweep_template(ref):
 @api.get("/sweeps/<sweep_id>")
 @authenticated
 def get_sweep(sweep_id):
-    return jsonify(sweeps.sweep_dict(sweeps.get_sweep(ctx(), user(), sweep_id)))
+    sweep = sweeps.get_sweep(ctx(), user(), sweep_id)
+    limit, offset = sweeps.task_page(ctx(), dict(request.args))
+    return jsonify(sweeps.sweep_dict(sweep, limit=limit, offset=offset))
 
 
 @api.get("/sweeps/<sweep_id>/results.csv")
@@ -191,7 +193,7 @@ def cancel_sweep(sweep_id):
 @authenticated
 def rerun_failed_tasks(sweep_id):
     sweep = sweeps.rerun_failed(ctx(), user(), sweeps.get_sweep(ctx(), user(), sweep_id))
-    return created(sweeps.sweep_dict(sweep))
+    return created(sweeps.submitted_dict(sweep))
 
 
 # --- jobs -------------------------------------------------------------------
@@ -202,18 +204,23 @@ def list_jobs():
     args = request.args
     page = get_int(dict(args), "page", default=1, minimum=1)
     per_page = get_int(dict(args), "per_page", default=50, minimum=1, maximum=jobs.MAX_PER_PAGE)
+    before = get_int(dict(args), "before", minimum=1)
     rows, total = jobs.list_jobs(ctx(), user(), status=args.get("status"), template=args.get("template"),
                                  project=args.get("project"), tag=args.get("tag"), page=page,
                                  per_page=per_page, mine=args.get("mine") in ("1", "true"),
-                                 sweep=args.get("sweep"))
+                                 sweep=args.get("sweep"), before=before)
+    # next_before: the cursor of the next page (?before=), however deep; None at the end.
     return jsonify({"jobs": [jobs.job_dict(j) for j in rows], "page": page,
-                    "per_page": per_page, "total": total})
+                    "per_page": per_page, "total": total,
+                    "next_before": rows[-1].id if len(rows) == per_page else None})
 
 
 @api.post("/jobs/sbatch")
 @authenticated
 def submit_sbatch():
-    return created(jobs.job_dict(runs.submit_script(ctx(), user(), body())))
+    made = script_arrays.submit_sbatch(ctx(), user(), body())
+    # An array script is a sweep of its tasks, answered as a sweep is.
+    return created(sweeps.submitted_dict(made) if isinstance(made, Sweep) else jobs.job_dict(made))
 
 
 @api.get("/jobs/<job_id>")

@@ -46,8 +46,6 @@ def test_sbatch_options_read_as_sbatch_reads_them():
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["--array=1-4", "x.sh"], ["-a/--array", "array jobs"]),
-    (["-a", "1-4", "x.sh"], ["-a/--array"]),
     (["-o", "out.txt", "x.sh"], ["-o/--output", "places the job's log"]),
     (["--error"], ["-e/--error"]),
     (["--export=NONE", "x.sh"], ["--export", "environment"]),
@@ -218,7 +216,13 @@ def test_environment_variables_the_gateway_cannot_honour_are_ignored_with_a_note
 
     words, notes = environment_options({"SBATCH_EXPORT": "ALL", "SBATCH_ARRAY_INX": "0-3",
                                         "SBATCH_TIMELIMIT": "10"})
-    assert words == ["--time=10"]
-    assert [n.split(":")[0] for n in notes] == ["ignoring $SBATCH_ARRAY_INX (sbatch's -a/--array)",
-                                                "ignoring $SBATCH_EXPORT (sbatch's --export)"]
-    assert "sets the job's environment itself" in notes[1]
+    assert words == ["--time=10", "--array=0-3"]
+    assert [n.split(":")[0] for n in notes] == ["ignoring $SBATCH_EXPORT (sbatch's --export)"]
+    assert "sets the job's environment itself" in notes[0]
+
+
+def test_an_array_is_passed_on_as_the_scripts_own():
+    for argv in (["--array=0-9%2", "x.sh"], ["-a", "0-9%2", "x.sh"], ["-a0-9%2", "x.sh"]):
+        args = parse_args(argv)
+        script = with_directives("#!/bin/bash\n#SBATCH --array=1-3\ntrue\n", args.directives)
+        assert parse_directives(script)["array"] == "0-9%2"  # the command line wins

@@ -15,9 +15,9 @@ from tests.fast.access_world import World
 from tests.fast.test_portal_security import session
 from tests.fast.test_query_counts import counted
 
-# The session, its person, the count, the rows (with what each shows), their tags, and
-# the templates of the filter.
-PAGE_QUERIES = 6
+# The session, its person, the ids of the data she sees, the count, the rows (with what
+# each shows), their tags, and the templates of the filter.
+PAGE_QUERIES = 7
 
 
 @pytest.fixture

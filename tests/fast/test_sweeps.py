@@ -63,7 +63,8 @@ def test_a_three_by_two_sweep_is_one_array_of_six_jobs(gw):
     assert "#SBATCH --array=0-5%50" in array
     task = gw.ctx.job_paths(s["jobs"][4]["id"]).script.read_text()
     assert "export DC_N=3\n" in task and "export DC_WORD='it'\"'\"'s $(here)'" in task
-    assert str(gw.ctx.job_paths(s["jobs"][4]["id"]).script) in array
+    assert "ids=(" + " ".join(str(j["id"]) for j in s["jobs"]) + ")\n" in array
+    assert f"script={gw.config.jobs_root}/\"$job\"/job.sbatch\n" in array
     # GET /jobs?sweep= lists the tasks; GET /sweeps/<id> the counts.
     listed = gw.ok("GET", f"/jobs?sweep={s['id']}")
     assert listed["total"] == 6
@@ -101,7 +102,7 @@ def test_each_task_is_followed_and_charged_on_its_own(gw):
 
 
 def test_csv_cells_a_spreadsheet_would_run_are_text_and_numbers_stay_numbers():
-    from gateway.sweeps import _cell
+    from gateway.results_table import cell as _cell
 
     for hostile in ("=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx"):
         assert _cell(hostile) == "'" + hostile

@@ -144,6 +144,35 @@ def test_sbatch_wrapper_wait_exits_with_the_jobs_own_code(gw, tmp_path):
         assert ok.returncode == 0 and "Completed" in ok.stdout, (ok.stdout, ok.stderr)
 
 
+def test_sbatch_wrapper_array_is_tracked_and_charged_per_task(gw, tmp_path):
+    """An SSH user's own array script: each task a gateway job with its own log,
+    result files, status and charge, equal to its own accounting record."""
+    script = tmp_path / "array.sh"
+    script.write_text("#!/bin/bash\n#SBATCH --array=0-2\n#SBATCH --time=0:05:00\n"
+                      "echo task $SLURM_ARRAY_TASK_ID in $(pwd)\n"
+                      "echo $SLURM_ARRAY_TASK_ID > $GATEWAY_TASKS/$SLURM_ARRAY_TASK_ID/output/i.txt\n"
+                      "sleep 1\n[ $SLURM_ARRAY_TASK_ID -ne 2 ] || exit 4\n")
+    with served(gw, poller=True) as url:
+        # -a on the command line wins over the script's line; -W waits for every task.
+        out = cli(url, gw.token, "-A", "test_lab", "-a", "0-2%2", "-W", str(script), cwd="/var/tmp",
+                  module=SBATCH)
+        assert out.returncode == 4, (out.stdout, out.stderr)  # the highest exit code, as sbatch -W
+        base = out.stdout.split()[3]
+        sweep_id = int(out.stdout.split("gateway sweep ")[1].split(",")[0])
+        s = gw.ok("GET", f"/sweeps/{sweep_id}")
+    assert s["array_job_ids"] == [base] and s["tasks"] == 3 and s["throttle"] == 2
+    assert [j["status"] for j in s["jobs"]] == ["Completed", "Completed", "Failed"]
+    for j in s["jobs"]:
+        i = j["array_task"]
+        assert j["slurm_job_id"] == f"{base}_{i}" and j["kind"] == "sbatch" and j["license"] == "test-lab"
+        acct = gw.sacct(j["slurm_job_id"], "CPUTimeRAW,ExitCode")
+        assert j["cpu_seconds"] == int(acct["CPUTimeRAW"]) > 0
+        assert acct["ExitCode"] == ("4:0" if i == 2 else "0:0") and j["exit_code"] == (4 if i == 2 else 0)
+        assert j["output_files"] == [{"path": "i.txt", "size": 2}]
+        log = gw.api("GET", f"/jobs/{j['id']}/log").get_data(as_text=True)
+        assert f"task {i} in /var/tmp" in log and log.count("task ") == 1  # its own log, nobody else's
+
+
 def test_sbatch_wrapper_refuses_what_it_cannot_honour_by_name(gw, server, tmp_path):
     script = tmp_path / "x.sh"
     script.write_text("#!/bin/bash\necho x\n")

@@ -17,6 +17,7 @@ portal.add_app_template_filter(format_seconds_as_hours, "seconds_as_hours")
 
 from . import (  # noqa: E402,F401
     views_auth,
+    views_compare,
     views_environments,
     views_jobs,
     views_licenses,

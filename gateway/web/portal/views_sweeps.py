@@ -22,7 +22,9 @@ def sweep(sweep_id):
         "sweep.html", s=s, rows=rows, outputs=sweeps.output_names(s, rows), statuses=STATUSES, counts=counts,
         finished=all(j.finalized for j in rows),
         can_cancel=access.can(me(), "job.cancel", rows[0]),
-        can_rerun=access.can(me(), "template.run", s.template) and counts[FAILED] > 0)
+        # A plain script's array is sent again by its author, not re-run from here.
+        can_rerun=(s.template_id is not None and access.can(me(), "template.run", s.template)
+                   and counts[FAILED] > 0))
 
 
 @portal.get("/sweeps/<int:sweep_id>/live")
