@@ -132,15 +132,17 @@ def test_a_fifo_in_place_of_the_exit_status_does_not_block_accounting(gw_sqlite)
         assert gw.ok("GET", f"/jobs/{bad['id']}/log").get_data() == b""
 
 
-@pytest.mark.parametrize("script,word", [
-    ("#!/bin/bash\n#SBATCH --array=0-3\necho $SLURM_ARRAY_TASK_ID\n", "array"),
-    ("#!/bin/bash\n#SBATCH -a 1-2\necho\n", "array"),
-    ("#!/bin/bash\n#SBATCH -c 1\n#SBATCH hetjob\n#SBATCH -c 1\nsrun hostname\n", "heterogeneous"),
+@pytest.mark.parametrize("script,field,word", [
+    # An array is followed task by task, but its tasks share one working directory.
+    ("#!/bin/bash\n#SBATCH --array=0-3\necho $SLURM_ARRAY_TASK_ID\n", "workdir", "working directory"),
+    ("#!/bin/bash\n#SBATCH -a 1-2000\necho\n", "array", "above the cluster's largest"),
+    ("#!/bin/bash\n#SBATCH -c 1\n#SBATCH hetjob\n#SBATCH -c 1\nsrun hostname\n", "script",
+     "heterogeneous"),
 ])
-def test_jobs_the_gateway_cannot_follow_whole_are_refused(gw, script, word):
+def test_jobs_the_gateway_cannot_follow_whole_are_refused(gw, script, field, word):
     before = set(subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split())
     r = gw.api("POST", "/jobs/sbatch", json={"script": script, "license": "test-lab"})
-    assert r.status_code == 400 and r.json["field"] == "script" and word in r.json["error"], r.json
+    assert r.status_code == 400 and r.json["field"] == field and word in r.json["error"], r.json
     assert gw.ok("GET", "/jobs")["total"] == 0
     after = set(subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split())
     assert after <= before  # nothing reached Slurm
