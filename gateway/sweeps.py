@@ -326,6 +326,11 @@ def prepare_unready(ctx: Context, older_than: timedelta = timedelta(seconds=20))
                                       Sweep.created_at > now - timedelta(seconds=2 * TASK_FOLDER_WAIT_S),
                                       Sweep.id.in_(Job.select(Job.sweep).where(
                                           Job.finalized == False, Job.slurm_job_id.is_null(False)))):  # noqa: E712
+        # Folders are made in task order, so a sweep whose last task has its script
+        # is whole: one look instead of one per task, every tick.
+        last = Job.select(Job.id).where(Job.sweep == sweep).order_by(Job.array_task.desc()).first()
+        if last is not None and ctx.job_paths(last.id).script.exists():
+            continue
         waiting = [j for j in _tasks(sweep).where(Job.finalized == False, Job.slurm_job_id.is_null(False))  # noqa: E712
                    if not ctx.job_paths(j.id).script.exists()]
         if not waiting:
