@@ -367,14 +367,18 @@ def submitted_dict(sweep: Sweep) -> dict:
     rows = list(Job.select(Job.id, Job.array_task, Job.slurm_job_id, Job.status, Job.reason, Job.inputs)
                 .where(Job.sweep == sweep).order_by(Job.array_task).dicts())
     counts = Counter(r["status"] for r in rows)
-    exp = sweep.experiment
-    return {"id": sweep.id, "template": sweep.template_id,
-            "version": sweep.template_version.version if sweep.template_version_id else None,
+    return {**_sweep_fields(sweep), "tasks": len(rows),
+            "status_counts": {s: counts.get(s, 0) for s in STATUSES}, "finished": False, "jobs": rows}
+
+
+def _sweep_fields(sweep: Sweep) -> dict:
+    """What every answer about a sweep says of the sweep itself. A plain script's own
+    array has no template, and perhaps no experiment."""
+    tv, exp = sweep.template_version if sweep.template_version_id else None, sweep.experiment
+    return {"id": sweep.id, "template": sweep.template_id, "version": tv.version if tv else None,
             "project": exp.project.name if exp else None, "experiment": exp.name if exp else None,
             "license": sweep.license, "mode": sweep.mode, "throttle": sweep.throttle, "swept": sweep.swept,
-            "array_job_ids": sweep.array_job_ids, "tasks": len(rows), "rerun_of": sweep.rerun_of_id,
-            "status_counts": {s: counts.get(s, 0) for s in STATUSES}, "finished": False,
-            "jobs": rows}
+            "array_job_ids": sweep.array_job_ids, "rerun_of": sweep.rerun_of_id}
 
 
 def get_sweep(ctx: Context, user: User, sweep_id: Any) -> Sweep:
@@ -499,15 +503,7 @@ def sweep_dict(sweep: Sweep, rows: list[Job] | None = None, limit: int = TASKS_P
     else:
         counts, tasks, finished = status_counts(rows), len(rows), all(j.finalized for j in rows)
         limit, offset = len(rows), 0
-    # A plain script's own array has no template, and perhaps no experiment.
-    tv, exp = sweep.template_version if sweep.template_version_id else None, sweep.experiment
-    return {"id": sweep.id, "template": sweep.template_id, "version": tv.version if tv else None,
-            "project": exp.project.name if exp else None, "experiment": exp.name if exp else None,
-            "license": sweep.license,
-            "mode": sweep.mode, "throttle": sweep.throttle, "swept": sweep.swept,
-            "array_job_ids": sweep.array_job_ids, "tasks": tasks,
-            "rerun_of": sweep.rerun_of_id,
-            "status_counts": counts, "finished": finished,
+    return {**_sweep_fields(sweep), "tasks": tasks, "status_counts": counts, "finished": finished,
             # The page of tasks "jobs" holds: ask for offset + limit next while below "tasks".
             "limit": limit, "offset": offset,
             "jobs": [jobs.job_dict(j) for j in rows]}
