@@ -228,6 +228,10 @@ def check(fix, config_path):
     ctx = _setup(config_path, service="check")
     problems = _fail_on_gateway_error(check_against_slurm, ctx)
     problems += private_state.problems(ctx.config)
+    if ctx.config.slurm.submit_via == "helper":
+        from .slurm.warm_helpers import install_problems
+
+        problems += install_problems(ctx.config.slurm.submit_helper)
     drift = [str(d) for d in disk_access.sync_all(ctx.config, fix=fix)]
     drift += [str(d) for d in _fail_on_gateway_error(slurm_associations.sync, ctx.config, ctx.slurm,
                                                       fix=fix)]

@@ -23,7 +23,9 @@ from .errors import ConfigError
 from .validation import NAME_RE
 
 MAX_TIME_LIMIT_MINUTES = 72 * 60  # the product's hard ceiling for a job's wall time
-SUBMIT_VIA = ("sudo",)
+SUBMIT_VIA = ("helper", "sudo")
+# Where scripts/install puts gateway/slurm/submit_helper.py, root-owned, for sudo.
+HELPER_PATH = "/usr/local/libexec/slurm-gateway/submit-helper"
 SLURM_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 MIN_SECRET_LENGTH = 16
 DEFAULT_PATH = "/etc/slurm-gateway/gateway.toml"
@@ -138,9 +140,12 @@ class SlurmSettings:
     bin_dir: str = ""
     # Unix user jobs run as. Empty: jobs run as the gateway's own user.
     job_user: str = ""
-    # How the unprivileged gateway becomes job_user (or a person) for sbatch/scancel:
-    # "sudo", with the rule in etc/sudoers.d/slurm-gateway allowing exactly those two.
-    submit_via: str = "sudo"
+    # How the unprivileged gateway becomes job_user (or a person) for sbatch/scancel,
+    # with the rules in etc/sudoers.d/slurm-gateway: "helper" starts submit_helper
+    # through sudo once per person and keeps it (a submit then costs no sudo); "sudo"
+    # runs sudo for every call.
+    submit_via: str = "helper"
+    submit_helper: str = HELPER_PATH
     # Base of the per-job scratch dir (JOB_WORK_DIR) on the compute node.
     scratch_root: str = "/var/tmp/slurm-scratch"
     default_time_minutes: int = 60

@@ -14,6 +14,7 @@ from .job_paths import JobPaths
 from .slurm.cli import CliSlurm
 from .slurm.client import SlurmClient
 from .slurm.queue_memory import QueueMemory
+from .slurm.warm_helpers import WarmHelpers
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ class Context:
     @classmethod
     def from_config(cls, config: Config) -> Context:
         s = config.slurm
-        return cls(config=config, slurm=CliSlurm(s.bin_dir, s.command_timeout_seconds))
+        helpers = WarmHelpers(s.bin_dir, s.submit_helper) if s.submit_via == "helper" else None
+        return cls(config=config, slurm=CliSlurm(s.bin_dir, s.command_timeout_seconds, helpers))
 
     def job_paths(self, job_id: int | str) -> JobPaths:
         """The folder of job ``job_id`` (``preview`` for a script shown before a run)."""

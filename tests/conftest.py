@@ -135,7 +135,7 @@ public_url = "http://127.0.0.1"
 
 [slurm]
 job_user = "{job_user}"
-submit_via = "sudo"
+submit_via = "helper"
 scratch_root = "/var/tmp/slurm-scratch"
 default_time_minutes = 10
 poll_interval_seconds = 1
@@ -315,6 +315,8 @@ class Gateway:
         return dict(zip(fields.split(","), out.splitlines()[-1].split("|"), strict=True))
 
     def close(self):
+        if self.ctx.slurm is self.slurm and getattr(self.slurm, "helpers", None):
+            self.slurm.helpers.close()
         if not self.database.is_closed():
             self.database.close()
 

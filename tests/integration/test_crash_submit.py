@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from gateway import poller
+from gateway.config import HELPER_PATH
 from gateway.db import utcnow
 from gateway.models import Job
 from gateway.runs import slurm_job_name
@@ -47,10 +48,11 @@ def slow_sbatch(gw_sqlite):
     config_path = gw.base / "gateway-slow-sbatch.toml"
     config_path.write_text(text)
     os.chmod(config_path, 0o600)
-    # The gateway reaches sbatch only through sudo, whose rule names /usr/bin/sbatch:
-    # this test's slow one gets a rule of its own while it runs.
+    # The gateway reaches sbatch only through sudo, whose rule names /usr/bin/sbatch and
+    # the submit helper without arguments: this test's slow one, and the helper that runs
+    # it, get a rule of their own while it runs.
     rule = Path("/etc/sudoers.d/gateway-test-slow-sbatch")
-    rule.write_text(f"{SERVICE_USER} ALL=(gwjob) NOPASSWD: {bindir}/sbatch\n")
+    rule.write_text(f"{SERVICE_USER} ALL=(gwjob) NOPASSWD: {bindir}/sbatch, {HELPER_PATH} {bindir}\n")
     os.chmod(rule, 0o440)
     hand_to_service(gw.base)
     yield config_path
