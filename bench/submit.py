@@ -14,6 +14,8 @@ Usage: .venv/bin/python bench/submit.py [N] [--concurrency C] [--workers W]
 from __future__ import annotations
 
 import argparse
+import os
+import pwd
 import statistics
 import subprocess
 import time
@@ -116,6 +118,31 @@ def main(n: int, concurrency: int, workers: int) -> None:
           f"sudo + sbatch per call would be {statistics.median(sudo) / statistics.median(raw):.2f}")
 
 
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_s() -> float:
+    """CPU seconds the whole machine has spent (user + system), from /proc/stat."""
+    fields = open("/proc/stat").readline().split()[1:]
+    return (int(fields[0]) + int(fields[1]) + int(fields[2])) * TICK_S  # user, nice, system
+
+
+def process_cpu_s(user: str) -> float:
+    """CPU seconds used so far by the live processes of ``user`` (the gateway's workers),
+    children that ended included."""
+    uid = pwd.getpwnam(user).pw_uid
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.stat(f"/proc/{pid}").st_uid != uid:
+                continue
+            stat = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(v) for v in stat[11:15]) * TICK_S  # utime, stime, cutime, cstime
+    return total
+
+
 def concurrent(n: int, clients: int, workers: int) -> None:
     with bench_gateway() as (ctx, base):
         token, tpl = bench_world(ctx, "true\n", [{"name": "DC_X", "type": "string", "default": "x"}])
@@ -156,14 +183,17 @@ def concurrent(n: int, clients: int, workers: int) -> None:
                     else:
                         errors.append(f"raw sbatch: {out.stderr.strip()}")
 
-            times = {}
+            times, cpu, gateway_cpu = {}, {}, 0.0
             # Raw first and last, the gateway between: drift on a noisy machine shows.
             for side, client in (("raw", raw_client), ("gateway", gateway_client),
                                  ("helper", lambda k: raw_client(k, helper=True)), ("raw again", raw_client)):
-                t = time.perf_counter()
+                t, c0, g0 = time.perf_counter(), machine_cpu_s(), process_cpu_s(SERVICE_USER)
                 with ThreadPoolExecutor(clients) as pool:
                     list(pool.map(client, range(clients)))
                 times[side] = time.perf_counter() - t
+                cpu[side] = machine_cpu_s() - c0
+                if side == "gateway":
+                    gateway_cpu = process_cpu_s(SERVICE_USER) - g0
             helpers.close()
         from gateway.models import Job
 
@@ -188,6 +218,10 @@ def concurrent(n: int, clients: int, workers: int) -> None:
           f"{n / times['helper']:6.1f} submits/s (the floor for an unprivileged gateway: "
           f"{raw_s / times['helper']:.2f} x raw)")
     print(f"  throughput ratio gateway / raw: {raw_s / times['gateway']:.2f}   target >= 0.7")
+    ms = {side: used / n * 1000 for side, used in cpu.items()}
+    print(f"  CPU a submit, whole machine ({os.cpu_count()} cores): gateway {ms['gateway']:.1f} ms "
+          f"(its own processes {gateway_cpu / n * 1000:.1f} ms), raw sbatch "
+          f"{(ms['raw'] + ms['raw again']) / 2:.1f} ms, through helpers {ms['helper']:.1f} ms")
     lost = [i for i, sid in rows.items() if not sid or sid not in in_acct]
     doubled = len(ids) - len(set(ids))
     print(f"  errors {len(errors)}, jobs {len(rows)} (answered {len(answered)}), without a Slurm job in "
