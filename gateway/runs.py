@@ -288,6 +288,7 @@ def submit(ctx: Context, user: User, tpl: Template, body: dict) -> Job:
         # Tags given with the run: before a job starts only the person who runs it may tag it.
         for name in plan.tags:
             Tag.create(job=job, name=name, created_by=user)
+        job.tag_names = list(plan.tags)  # what job_dict shows, without reading them back
     prepare_job_folder(ctx, job.id, job.unix_user, plan.version.files)
     return _submit(ctx, job, _render(ctx, plan, job.id, slurm_job_name(job)))
 
