@@ -78,6 +78,8 @@ ACTIONS: dict[str, Role] = {
     "license.view": Role.MEMBER,
     "license.charge": Role.MEMBER,
     "license.view_all_usage": Role.MANAGER,
+    # The sponsor changes the budget, within the site's sponsor_max_ values.
+    "license.set_budget": Role.OWNER,
     # A team is seen (with its members) by its members; admins see every team.
     "team.view": Role.MEMBER,
     # Manage Access on every kind: Managers grant and revoke roles up to Manager; only

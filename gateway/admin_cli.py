@@ -216,13 +216,14 @@ def worker(once, config_path):
 
 
 @main.command("check")
-@click.option("--fix", is_flag=True, help="Correct folder access and Slurm associations")
+@click.option("--fix", is_flag=True, help="Correct folder access, Slurm associations and budget limits")
 @click.option("--config", "config_path", default=None)
 def check(fix, config_path):
     """Check the config against Slurm (partitions, GPU types, accounts), the privacy of
     the gateway's state, folder access on disk and Slurm associations against the
-    role model; with --fix, correct the last two."""
-    from . import disk_access, private_state, slurm_associations
+    role model, and Slurm's account limits against the licence budgets; with --fix,
+    correct the last three."""
+    from . import budgets, disk_access, private_state, slurm_associations
     from .slurm_checks import check_against_slurm
 
     ctx = _setup(config_path, service="check")
@@ -235,6 +236,7 @@ def check(fix, config_path):
     drift = [str(d) for d in disk_access.sync_all(ctx.config, fix=fix)]
     drift += [str(d) for d in _fail_on_gateway_error(slurm_associations.sync, ctx.config, ctx.slurm,
                                                       fix=fix)]
+    drift += _fail_on_gateway_error(budgets.drift, ctx, fix=fix)
     if not fix:
         problems += drift
     for p in problems:
@@ -244,7 +246,7 @@ def check(fix, config_path):
     if problems:
         sys.exit(1)
     click.echo("configuration matches Slurm; state is private; folder access and "
-               "associations match the role model")
+               "associations match the role model; account limits match the budgets")
 
 
 @main.command("demo")

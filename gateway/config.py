@@ -14,6 +14,7 @@ import difflib
 import os
 import re
 import tomllib
+import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
@@ -114,6 +115,35 @@ class MachineType:
             raise ConfigError("a gpu_type needs gpus >= 1", "gpus")
 
 
+BUDGET_PERIODS = ("month", "quarter", "year", "none")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """[licenses.budget]: what a licence may use per period, held by Slurm itself (the
+    account's GrpTRESMins). A limit left out is no limit. The sponsor may change the
+    budget through the API and portal, up to the sponsor_max_ values when they are set;
+    admins may set any."""
+    cpu_hours: float | None = None
+    gpu_hours: float | None = None
+    # "month", "quarter", "year" (calendar, UTC) or "none" (never starts again).
+    period: str = "month"
+    # Sponsors are told when usage passes this share of a limit.
+    soft_percent: int = 80
+    sponsor_max_cpu_hours: float | None = None
+    sponsor_max_gpu_hours: float | None = None
+
+    def check(self) -> None:
+        for key in ("cpu_hours", "gpu_hours", "sponsor_max_cpu_hours", "sponsor_max_gpu_hours"):
+            value = getattr(self, key)
+            if value is not None and value < 0:
+                raise ConfigError("must not be negative", key)
+        if self.period not in BUDGET_PERIODS:
+            raise ConfigError(f"expected one of {list(BUDGET_PERIODS)}, got {self.period!r}", "period")
+        if not 1 <= self.soft_percent <= 100:
+            raise ConfigError("must be between 1 and 100", "soft_percent")
+
+
 @dataclass(frozen=True)
 class License:
     """One [[licenses]] entry: a Slurm account people charge their jobs to."""
@@ -124,6 +154,8 @@ class License:
     # members ("username" or "team:NAME") may charge it. More may be granted by API.
     sponsor: str = ""
     members: tuple[str, ...] = ()
+    # No [licenses.budget] table: no limits (usage is still recorded).
+    budget: Budget = field(default_factory=Budget)
 
     def check(self) -> None:
         _check_name(self.name, "name")
@@ -285,6 +317,8 @@ def _join(where: str, key: str) -> str:
 
 def _expected(typ: Any) -> str:
     """What a value of type ``typ`` looks like in TOML, for messages."""
+    if _optional(typ) is not None:
+        return _expected(_optional(typ))
     if typing.get_origin(typ) is tuple:
         item = typing.get_args(typ)[0]
         return "a list of tables" if is_dataclass(item) else f"a list of {_expected(item).split()[1]}s"
@@ -304,7 +338,10 @@ def _got(value: Any) -> str:
 
 def _value(typ: Any, value: Any, key: str) -> Any:
     """``value`` as a ``typ``, or ConfigError. TOML integers pass for numbers (``30`` for
-    ``30.0``); nothing else is converted: ``"10"`` is not a number, ``1`` not a boolean."""
+    ``30.0``); nothing else is converted: ``"10"`` is not a number, ``1`` not a boolean.
+    TOML has no null: an optional key is left out, so a value present is of the type."""
+    if _optional(typ) is not None:
+        return _value(_optional(typ), value, key)
     if typing.get_origin(typ) is tuple:
         item = typing.get_args(typ)[0]
         if not isinstance(value, list):
@@ -318,6 +355,15 @@ def _value(typ: Any, value: Any, key: str) -> Any:
     if not ok:
         raise ConfigError(f"expected {_expected(typ)}, got {_got(value)}", key)
     return float(value) if typ is float else value
+
+
+def _optional(typ: Any) -> Any:
+    """``X`` for a type ``X | None``, else None."""
+    if typing.get_origin(typ) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(typ) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(typ)) == 2:
+            return args[0]
+    return None
 
 
 def _entry_key(key: str, i: int, value: Any) -> str:

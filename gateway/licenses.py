@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 
 from peewee import JOIN, fn
 
-from . import access
+from . import access, budgets
 from .charging import license_usage
 from .config import License
 from .context import Context
@@ -59,6 +59,23 @@ def license_dict(lic: License, usage: dict[str, tuple[int, int]] | None = None) 
     return {"name": lic.name, "slurm_account": lic.slurm_account, "description": lic.description,
             "sponsor": lic.sponsor or None, "cpu_hours": hours(cpu_s), "gpu_hours": hours(gpu_s),
             "cpu_seconds": cpu_s, "gpu_seconds": gpu_s}
+
+
+def license_dicts(ctx: Context, lics: list[License]) -> list[dict]:
+    """Licences as the API lists them: usage recorded by the gateway, and each one's
+    budget with what is used and left of it as Slurm counts (one Slurm call for all,
+    made only when some licence has limits)."""
+    usage = license_usage()
+    in_force = {lic.name: budgets.effective(lic) for lic in lics}
+    limited = [lic for lic in lics if budgets.has_limits(in_force[lic.name][0])]
+    found, error = budgets.usages(ctx, limited) if limited else ({}, "")
+    out = []
+    for lic in lics:
+        budget, row = in_force[lic.name]
+        shown = budgets.budget_dict(lic, budget, row, found.get(lic.slurm_account),
+                                    error if lic in limited else "")
+        out.append({**license_dict(lic, usage), "budget": shown, "remaining": shown["remaining"]})
+    return out
 
 
 def _rows(query) -> list[dict]:

@@ -261,6 +261,21 @@ class ShareLink(BaseModel):
     revoked_at = pw.DateTimeField(null=True)
 
 
+class LicenseBudget(BaseModel):
+    """A licence's budget as set through the API (``set_by`` not empty; it wins over the
+    config's), and since when Slurm counts the current period's usage (the gateway
+    resets the account's usage when a period begins)."""
+
+    license = pw.CharField(max_length=64, primary_key=True)
+    cpu_hours = pw.FloatField(null=True)
+    gpu_hours = pw.FloatField(null=True)
+    period = pw.CharField(max_length=16, default="month")
+    soft_percent = pw.IntegerField(default=80)
+    set_by = pw.CharField(max_length=64, default="")
+    set_at = pw.DateTimeField(null=True)
+    usage_since = pw.DateTimeField(null=True)
+
+
 class PollerLease(BaseModel):
     """One row per named lease; the gateway process holding it runs the poller."""
 

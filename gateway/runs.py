@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import access, data, disk_access, job_callbacks, job_templates
+from . import access, budgets, data, disk_access, job_callbacks, job_templates
 from .config import License, MachineType
 from .context import Context
 from .db import database
@@ -102,9 +102,10 @@ def license_for(ctx: Context, user: User, name: str, field: str = "license") -> 
     return lic
 
 
-def plan_run(ctx: Context, user: User, tpl: Template, body: dict) -> RunPlan:
+def plan_run(ctx: Context, user: User, tpl: Template, body: dict, tasks: int = 1) -> RunPlan:
     """Check a run's body and plan it. Every wrong field is reported at once
-    (``errors.Invalid``), so a form can show each problem next to its field."""
+    (``errors.Invalid``), so a form can show each problem next to its field. ``tasks``
+    runs of it (a sweep's) must fit in what the licence's budget has left."""
     require_dict(body)
     access.require(user, "template.run", tpl, "template")
     version = job_templates.get_version(tpl, body.get("version"))
@@ -146,6 +147,8 @@ def plan_run(ctx: Context, user: User, tpl: Template, body: dict) -> RunPlan:
         problems.add(ValidationError("must be a list of tag names", "tags"))
         tags = []
     tags = sorted({t for t in (problems.check(check_tag_name, t, "tags") for t in tags) if t})
+    if mt is not None and lic is not None and limit is not None:
+        problems.check(budgets.refuse_past_budget, ctx, lic, mt, limit, tasks)
     problems.raise_any()
     return RunPlan(tpl, version, exp, inputs, env, mt, lic, disk, limit, tags)
 

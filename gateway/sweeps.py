@@ -197,7 +197,7 @@ def plan_sweep(ctx: Context, user: User, tpl: Template, body: dict
     # Every other input, and the settings, are checked once, as for a single run, with
     # the first task's values standing in for the swept ones.
     first = dict(zip(names, combos[0], strict=True)) if names else {}
-    plan = runs.plan_run(ctx, user, tpl, {**body, "inputs": {**given, **first}})
+    plan = runs.plan_run(ctx, user, tpl, {**body, "inputs": {**given, **first}}, tasks=len(combos))
     return plan, names, [dict(zip(names, c, strict=True)) for c in combos], mode, throttle
 
 

@@ -185,6 +185,17 @@ members = ["team:bio-team"]
 [[licenses]]
 name = "no-such-account"
 slurm_account = "not_in_slurm"
+
+# A licence with a small budget, on an account of its own (tests/*/test_budgets*.py).
+[[licenses]]
+name = "tiny-lab"
+slurm_account = "test_budget"
+sponsor = "alice"
+members = ["bob"]
+[licenses.budget]
+cpu_hours = 1.0
+period = "month"
+sponsor_max_cpu_hours = 5.0
 """
 
 

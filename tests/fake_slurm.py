@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from gateway.errors import SlurmError, SlurmNoAnswer, SlurmUnavailable
 from gateway.slurm.arrays import base_ids, parse_array_spec, task_id
 from gateway.slurm.cli import SACCT_FIELDS, SEP, SQUEUE_FORMAT, parse_job_id, parse_sacct, parse_squeue
-from gateway.slurm.client import SlurmJob, SubmitRequest
+from gateway.slurm.client import AccountUsage, SlurmJob, SubmitRequest
 
 FINISHED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL")
 
@@ -161,7 +161,8 @@ class FakeSlurm:
 
     partitions_: dict[str, dict[str, str]] = field(default_factory=lambda: {
         "cpu": {"gres": "", "avail": "up"}, "gpu": {"gres": "gpu:testgpu:2", "avail": "up"}})
-    accounts_: set[str] = field(default_factory=lambda: {"test_lab", "test_other", "gateway_service"})
+    accounts_: set[str] = field(default_factory=lambda: {"test_lab", "test_other", "test_budget",
+                                                                               "gateway_service"})
     assocs: set[tuple[str, str]] = field(default_factory=set)
     jobs: dict[str, FakeJob] = field(default_factory=dict)
     # An array's own id -> its task ids, in index order.
@@ -170,6 +171,9 @@ class FakeSlurm:
     calls: int = 0
     cancelled_by: dict[str, str | None] = field(default_factory=dict)
     submitted: list[SubmitRequest] = field(default_factory=list)
+    # account -> [cpu limit, gpu limit, cpu used, gpu used, cpu running, gpu running],
+    # in minutes (None: no limit), as `scontrol show assoc_mgr` reports them.
+    usage_: dict[str, list] = field(default_factory=dict)
     _down: bool = False
     _next_failures: list[str] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1001))
@@ -371,6 +375,31 @@ class FakeSlurm:
     def add_association(self, user: str, accounts: list[str]) -> None:
         self._call("sacctmgr")
         self.assocs |= {(user, a) for a in accounts}
+
+    def account_usage(self, accounts: list[str]) -> dict[str, AccountUsage]:
+        self._call("scontrol")
+        out = {}
+        for acct in accounts:
+            if acct in self.accounts_:
+                u = self.usage_.setdefault(acct, [None, None, 0, 0, 0, 0])
+                out[acct] = AccountUsage(acct, *u)
+        return out
+
+    def set_account_limits(self, account: str, cpu_minutes: int | None, gpu_minutes: int | None) -> None:
+        self._call("sacctmgr")
+        self.usage_.setdefault(account, [None, None, 0, 0, 0, 0])[:2] = [cpu_minutes, gpu_minutes]
+
+    def reset_account_usage(self, account: str) -> None:
+        self._call("sacctmgr")
+        self.usage_.setdefault(account, [None, None, 0, 0, 0, 0])[2:4] = [0, 0]
+
+    def use(self, account: str, cpu_minutes: int = 0, gpu_minutes: int = 0,
+            running_cpu_minutes: int = 0) -> None:
+        """What a test does: usage Slurm has counted against the account."""
+        u = self.usage_.setdefault(account, [None, None, 0, 0, 0, 0])
+        u[2] += cpu_minutes
+        u[3] += gpu_minutes
+        u[4] = running_cpu_minutes
 
     def remove_association(self, user: str, accounts: list[str] | None, new_default: str = "") -> None:
         self._call("sacctmgr")

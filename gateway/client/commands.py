@@ -1,5 +1,5 @@
 """`gateway` subcommands for SSH users: login, templates, run, sweep, compare, jobs,
-status, log, fetch, cancel.
+status, log, fetch, cancel, licenses, budget.
 
 They start as a new process for every status check, so they import only the standard
 library's argparse, http.client and json: click's import alone takes about as long as
@@ -372,6 +372,75 @@ def cancel(args: argparse.Namespace) -> None:
     """Cancel a pending or running job."""
     _client().post(f"/jobs/{args.job_id}/cancel")
     print(f"cancel requested for job {args.job_id}")
+
+
+@command("licenses", arg("--json", dest="as_json", action="store_true"))
+def list_licenses(args: argparse.Namespace) -> None:
+    """List the licences you may charge or sponsor, with what their budgets have left."""
+    rows = _client().get("/licenses")
+    if args.as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    for lic in rows:
+        print(f"{lic['name']:<20} {lic['slurm_account']:<16} used {format_hours(lic['cpu_hours'])} CPU h, "
+              f"{format_hours(lic['gpu_hours'])} GPU h   budget: {budget_line(lic['budget'])}")
+
+
+def budget_line(budget: dict) -> str:
+    """A budget in a line: each limit with what is left of it this period."""
+    parts = []
+    for kind in ("cpu", "gpu"):
+        limit = budget.get(f"{kind}_hours")
+        if limit is None:
+            continue
+        left = (budget.get("remaining") or {}).get(f"{kind}_hours")
+        shown = "unknown" if left is None else format_hours(left)
+        parts.append(f"{shown} of {format_hours(limit)} {kind.upper()} h left")
+    if not parts:
+        return "none"
+    period = "" if budget["period"] == "none" else f" this {budget['period']}"
+    return ", ".join(parts) + period + (f" ({budget['usage_error']})" if budget.get("usage_error") else "")
+
+
+def _hours_or_none(text: str) -> float | None:
+    if text.lower() in ("none", "unlimited", ""):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"expected a number of hours or 'none', got {text!r}") from None
+
+
+@command("budget",
+         arg("license"),
+         arg("--cpu-hours", metavar="H", help="CPU hours per period, or 'none' for no limit"),
+         arg("--gpu-hours", metavar="H", help="GPU hours per period, or 'none' for no limit"),
+         arg("--period", choices=("month", "quarter", "year", "none")),
+         arg("--soft-percent", type=int, metavar="P", help="warn at this share used"),
+         arg("--json", dest="as_json", action="store_true"))
+def budget(args: argparse.Namespace) -> None:
+    """Show a licence's budget; its sponsor changes it with the options given."""
+    client = _client()
+    change = {key: value for key, value in (
+        ("cpu_hours", None if args.cpu_hours is None else _hours_or_none(args.cpu_hours)),
+        ("gpu_hours", None if args.gpu_hours is None else _hours_or_none(args.gpu_hours)),
+        ("period", args.period), ("soft_percent", args.soft_percent)) if value is not None}
+    for key, given in (("cpu_hours", args.cpu_hours), ("gpu_hours", args.gpu_hours)):
+        if given is not None and _hours_or_none(given) is None:
+            change[key] = None  # "none": remove the limit
+    path = f"/licenses/{args.license}/budget"
+    shown = client.put(path, change) if change else client.get(path)
+    if args.as_json:
+        print(json.dumps(shown, indent=2))
+        return
+    print(f"{args.license}: {budget_line(shown)}")
+    if shown["source"] == "api":
+        print(f"  set by {shown['set_by']} at {shown['set_at']}")
+    if shown.get("used"):
+        used = shown["used"]
+        print(f"  used {format_hours(used['cpu_hours'])} CPU h, {format_hours(used['gpu_hours'])} GPU h; "
+              f"held by running jobs {format_hours(used['running_cpu_hours'])} CPU h, "
+              f"{format_hours(used['running_gpu_hours'])} GPU h")
 
 
 # What makes a value many values in `gateway run --sweep` (the gateway parses it).

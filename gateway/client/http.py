@@ -239,6 +239,9 @@ class ApiClient:
     def post(self, path: str, payload: dict | None = None):
         return self._json(self.request("POST", path, json=payload or {}))
 
+    def put(self, path: str, payload: dict):
+        return self._json(self.request("PUT", path, json=payload))
+
     def _json(self, r: Response):
         try:
             return r.json()

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from ..errors import SlurmError, SlurmNoAnswer, SlurmUnavailable
 from .arrays import base_id, base_ids, parse_range_id, split_task_id, task_id
-from .client import SlurmJob, SubmitRequest
+from .client import AccountUsage, SlurmJob, SubmitRequest
 from .states import normalise
 from .tres import parse_tres, tres_cpus, tres_gpus
 from .warm_helpers import HelperRefused, WarmHelpers
@@ -189,6 +189,31 @@ def parse_names(text: str, names: list[str]) -> dict[str, list[str]]:
     return {name: sorted(ids, key=lambda i: (len(i), i)) for name, ids in found.items() if ids}
 
 
+_ASSOC_FIELD = re.compile(r"(?:^| )(Account|UserName|GrpTRESMins|GrpTRESRunMins)=(\S*)")
+_TRES_LIMIT = re.compile(r"([\w/:.-]+)=(N|\d+)\((\d+)\)")
+
+
+def parse_assoc_mgr(text: str) -> dict[str, AccountUsage]:
+    """``scontrol -o show assoc_mgr flags=assoc`` lines: each account's own association
+    (the one with no user) as limits and usage in minutes. ``GrpTRESMins=cpu=60(12)``
+    is a limit of 60 (``N``: none) with 12 used; ``GrpTRESRunMins`` the minutes running
+    jobs may still use."""
+    found: dict[str, AccountUsage] = {}
+    for line in text.splitlines():
+        fields = dict(_ASSOC_FIELD.findall(line))
+        if "Account" not in fields or fields.get("UserName", "") != "":
+            continue
+        mins = {t: (None if lim == "N" else int(lim), int(used))
+                for t, lim, used in _TRES_LIMIT.findall(fields.get("GrpTRESMins", ""))}
+        running = {t: int(used) for t, _, used in _TRES_LIMIT.findall(fields.get("GrpTRESRunMins", ""))}
+        cpu, gpu = mins.get("cpu", (None, 0)), mins.get("gres/gpu", (None, 0))
+        found[fields["Account"]] = AccountUsage(
+            account=fields["Account"], cpu_minutes_limit=cpu[0], gpu_minutes_limit=gpu[0],
+            cpu_minutes_used=cpu[1], gpu_minutes_used=gpu[1],
+            cpu_minutes_running=running.get("cpu", 0), gpu_minutes_running=running.get("gres/gpu", 0))
+    return found
+
+
 class CliSlurm:
     """SlurmClient over sbatch, sacct, squeue, scancel, sinfo and sacctmgr."""
 
@@ -340,6 +365,28 @@ class CliSlurm:
             self._sacctmgr("modify", "user", f"name={user}", "set", f"DefaultAccount={new_default}",
                            change=True)
         self._sacctmgr("delete", "user", f"name={user}", f"account={','.join(accounts)}", change=True)
+
+    # Budgets: a licence's limits are its account's GrpTRESMins, which the controller
+    # enforces (with priority/multifactor, AccountingStorageEnforce=limits,safe).
+    def account_usage(self, accounts: list[str]) -> dict[str, AccountUsage]:
+        """Limits and usage of ``accounts`` as the controller holds them, in one call."""
+        if not accounts:
+            return {}
+        out = self._run([self._cmd("scontrol"), "-o", "show", "assoc_mgr", "flags=assoc",
+                         f"accounts={','.join(accounts)}"], what="scontrol")
+        return parse_assoc_mgr(out)
+
+    def set_account_limits(self, account: str, cpu_minutes: int | None, gpu_minutes: int | None) -> None:
+        """The account's GrpTRESMins for cpu and gres/gpu (None: no limit, -1 to Slurm)."""
+        value = ",".join(f"{tres}={-1 if m is None else int(m)}"
+                         for tres, m in (("cpu", cpu_minutes), ("gres/gpu", gpu_minutes)))
+        self._sacctmgr("modify", "account", "where", f"name={account}", "set", f"GrpTRESMins={value}",
+                       change=True)
+
+    def reset_account_usage(self, account: str) -> None:
+        """Start counting the account's usage again (a new budget period)."""
+        self._sacctmgr("modify", "account", "where", f"name={account}", "set", "RawUsage=0",
+                       change=True)
 
     def _sacctmgr(self, *args: str, change: bool = False) -> str:
         # -i: no "commit changes?" prompt; -n -P: no header, '|'-separated

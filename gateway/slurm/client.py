@@ -36,6 +36,21 @@ class SlurmJob:
 
 
 @dataclass(frozen=True)
+class AccountUsage:
+    """A Slurm account's TRES-minute limits (GrpTRESMins; None: no limit) and what the
+    controller counts against them: minutes used since its usage was last reset, and
+    minutes its running jobs may still use (Slurm's "safe" enforcement counts both)."""
+
+    account: str
+    cpu_minutes_limit: int | None = None
+    gpu_minutes_limit: int | None = None
+    cpu_minutes_used: int = 0
+    gpu_minutes_used: int = 0
+    cpu_minutes_running: int = 0
+    gpu_minutes_running: int = 0
+
+
+@dataclass(frozen=True)
 class SubmitRequest:
     script: str
     # Extra sbatch options given on the command line; they win over #SBATCH lines.
@@ -67,3 +82,9 @@ class SlurmClient(Protocol):
     def add_association(self, user: str, accounts: list[str]) -> None: ...
 
     def remove_association(self, user: str, accounts: list[str] | None, new_default: str = "") -> None: ...
+
+    def account_usage(self, accounts: list[str]) -> dict[str, AccountUsage]: ...
+
+    def set_account_limits(self, account: str, cpu_minutes: int | None, gpu_minutes: int | None) -> None: ...
+
+    def reset_account_usage(self, account: str) -> None: ...

@@ -5,8 +5,7 @@ from pathlib import PurePosixPath
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
-from .. import data, environments, job_templates, jobs, licenses, runs, script_arrays, sweeps
-from ..charging import license_usage
+from .. import budgets, data, environments, job_templates, jobs, licenses, runs, script_arrays, sweeps
 from ..models import Sweep
 from ..validation import get_int
 from .common import (
@@ -34,14 +33,25 @@ def machine_types():
 @api.get("/licenses")
 @authenticated
 def list_licenses():
-    usage = license_usage()
-    return jsonify([licenses.license_dict(lic, usage) for lic in licenses.list_licenses(ctx(), user())])
+    return jsonify(licenses.license_dicts(ctx(), licenses.list_licenses(ctx(), user())))
 
 
 @api.get("/licenses/<name>")
 @authenticated
 def get_license(name):
-    return jsonify(licenses.license_dict(licenses.get_license(ctx(), user(), name)))
+    return jsonify(licenses.license_dicts(ctx(), [licenses.get_license(ctx(), user(), name)])[0])
+
+
+@api.get("/licenses/<name>/budget")
+@authenticated
+def get_license_budget(name):
+    return jsonify(budgets.get_budget(ctx(), user(), licenses.get_license(ctx(), user(), name)))
+
+
+@api.put("/licenses/<name>/budget")
+@authenticated
+def set_license_budget(name):
+    return jsonify(budgets.set_budget(ctx(), user(), licenses.get_license(ctx(), user(), name), body()))
 
 
 @api.get("/licenses/<name>/usage")

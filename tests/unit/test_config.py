@@ -194,7 +194,19 @@ def _keys_the_code_knows() -> set[str]:
         typ = hints[section.name]
         cls = typing.get_args(typ)[0] if typing.get_origin(typ) is tuple else typ
         assert is_dataclass(cls)
-        out |= {f"{section.name}.{f.name}" for f in fields(cls)}
+        out |= _dataclass_keys(section.name, cls)
+    return out
+
+
+def _dataclass_keys(prefix: str, cls) -> set[str]:
+    """``prefix.key`` for each field; a table within (``[licenses.budget]``) by its keys."""
+    hints = typing.get_type_hints(cls)
+    out = set()
+    for f in fields(cls):
+        if is_dataclass(hints[f.name]):
+            out |= _dataclass_keys(f"{prefix}.{f.name}", hints[f.name])
+        else:
+            out.add(f"{prefix}.{f.name}")
     return out
 
 
@@ -203,7 +215,7 @@ def _keys_documented(text: str) -> set[str]:
     (``# key = ...``); prose comments do not count."""
     out, section = set(), ""
     for line in text.splitlines():
-        header = re.fullmatch(r"\[\[?([a-z_]+)\]\]?\s*", line)
+        header = re.fullmatch(r"(?:# )?\[\[?([a-z_.]+)\]\]?\s*", line)
         if header:
             section = header.group(1)
             continue

@@ -440,3 +440,23 @@ def test_the_fake_cancels_a_whole_array_as_slurm_does():
 def test_the_fake_refuses_arrays_sbatch_refuses(spec):
     with pytest.raises(SlurmError, match="Invalid job array specification"):
         FakeSlurm().submit(SubmitRequest(script=ARRAY_SCRIPT, options=(f"--array={spec}",)))
+
+
+def test_account_limits_and_usage(recorded):
+    """A budgeted account (tests/recorded/record_budget.sh): its own association's
+    GrpTRESMins limits and used minutes, and what its running job may still use; the
+    users' associations under it are not the account's."""
+    from gateway.slurm.cli import parse_assoc_mgr
+
+    found = parse_assoc_mgr((recorded / "assoc-mgr-budget.txt").read_text())
+    assert list(found) == ["test_budget"]
+    usage = found["test_budget"]
+    assert (usage.cpu_minutes_limit, usage.gpu_minutes_limit) == (60, 30)
+    assert (usage.cpu_minutes_used, usage.gpu_minutes_used) == (0, 0)
+    assert (usage.cpu_minutes_running, usage.gpu_minutes_running) == (10, 0)
+    # Slurm's word for a job held by it, which job_reasons explains.
+    from gateway.job_reasons import pending_words
+
+    state, reason = (recorded / "squeue-budget-held.txt").read_text().strip().split("|")
+    assert state == "PENDING" and reason == "AssocGrpCPUMinutesLimit"
+    assert "budget is used up" in pending_words(reason)

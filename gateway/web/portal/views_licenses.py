@@ -1,15 +1,15 @@
 """Licences and their usage: totals, and per person, per template and per day; the
-sponsor's Manage Access."""
+budget (the sponsor changes it); the sponsor's Manage Access."""
 from __future__ import annotations
 
 import math
 from datetime import timedelta
 
-from flask import redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 
-from ... import access, licenses
-from ...charging import license_usage
+from ... import access, budgets, licenses
 from ...db import utcnow
+from ...errors import GatewayError, Invalid
 from . import portal
 from .common import access_section, change_access, ctx, login_required, me
 
@@ -22,8 +22,7 @@ TICKS = 5  # intervals on the hours axis
 @portal.get("/licenses", endpoint="licenses")
 @login_required
 def licenses_page():
-    usage = license_usage()
-    rows = [licenses.license_dict(lic, usage) for lic in licenses.list_licenses(ctx(), me())]
+    rows = licenses.license_dicts(ctx(), licenses.list_licenses(ctx(), me()))
     return render_template("licenses.html", rows=rows)
 
 
@@ -66,12 +65,64 @@ def usage_chart(by_day: list[dict], days: int = CHART_DAYS) -> dict:
 @portal.get("/licenses/<name>")
 @login_required
 def license_page(name):
-    lic = licenses.get_license(ctx(), me(), name)
+    return _license_page(licenses.get_license(ctx(), me(), name))
+
+
+def _license_page(lic, values: dict | None = None, errors: dict | None = None, status: int = 200):
     full = access.can(me(), "license.view_all_usage", lic)
-    report = licenses.usage_report(ctx(), me(), name, mine=not full, days=CHART_DAYS)
+    report = licenses.usage_report(ctx(), me(), lic.name, mine=not full, days=CHART_DAYS)
+    budget = budgets.get_budget(ctx(), me(), lic)
     return render_template(
         "license.html", r=report, days=report["by_day"], chart=usage_chart(report["by_day"]),
-        **access_section(lic, "license"))
+        budget=budget, budget_state=budget_state(budget), v=values or budget, errors=errors or {},
+        can_set_budget=access.can(me(), "license.set_budget", lic),
+        **access_section(lic, "license")), status
+
+
+def budget_state(budget: dict) -> list[dict]:
+    """Each limit as a line to show: the share used (running jobs' reserve included),
+    and whether it passed the soft threshold or is used up."""
+    lines = []
+    for kind in ("cpu", "gpu"):
+        limit = budget[f"{kind}_hours"]
+        if limit is None:
+            continue
+        used = budget["used"]
+        spent = None if used is None else used[f"{kind}_hours"] + used[f"running_{kind}_hours"]
+        share = None if spent is None else (100.0 if limit == 0 else 100.0 * spent / limit)
+        lines.append({"kind": kind.upper(), "limit": limit, "spent": spent,
+                      "left": (budget["remaining"] or {}).get(f"{kind}_hours"),
+                      "percent": None if share is None else min(100.0, share),
+                      "level": ("unknown" if share is None else "used-up" if share >= 100
+                                else "soft" if share >= budget["soft_percent"] else "ok")})
+    return lines
+
+
+@portal.post("/licenses/<name>/budget")
+@login_required
+def license_budget(name):
+    """The sponsor (or an admin) changes the budget; Slurm's limits follow."""
+    lic = licenses.get_license(ctx(), me(), name)
+    form = request.form
+
+    def hours_or_none(key):
+        text = form.get(key, "").strip()
+        try:
+            return None if text == "" else float(text)
+        except ValueError:
+            return text  # the service names the field and the problem
+    values = {"cpu_hours": hours_or_none("cpu_hours"), "gpu_hours": hours_or_none("gpu_hours"),
+              "period": form.get("period", ""),
+              "soft_percent": int(form["soft_percent"]) if form.get("soft_percent", "").isdigit()
+              else form.get("soft_percent")}
+    try:
+        budgets.set_budget(ctx(), me(), lic, values)
+    except Invalid as e:
+        return _license_page(lic, values, {p.field or "_": p.message for p in e.problems}, e.status)
+    except GatewayError as e:
+        return _license_page(lic, values, {e.field or "_": e.message}, e.status)
+    flash("Budget saved; Slurm holds the new limits.")
+    return redirect(url_for("portal.license_page", name=lic.name) + "#budget")
 
 
 @portal.post("/licenses/<name>/access")
