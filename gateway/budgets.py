@@ -172,6 +172,33 @@ def worst_case(mt: MachineType, time_limit_minutes: int, tasks: int = 1) -> Wors
     return WorstCase(mt.cpus * time_limit_minutes * tasks, mt.gpus * time_limit_minutes * tasks, words)
 
 
+def cost_dict(ctx: Context, lic: License, mt: MachineType, time_limit_minutes: int,
+              tasks: int = 1) -> dict:
+    """A run's worst-case cost before it is submitted, and what its licence would have
+    left after it (null without a limit; ``fits`` false when the gateway would refuse it)."""
+    need = worst_case(mt, time_limit_minutes, tasks)
+    out = {"cpu_hours": round(need.cpu_minutes / MINUTES_PER_HOUR, 6),
+           "gpu_hours": round(need.gpu_minutes / MINUTES_PER_HOUR, 6),
+           "worst_case": need.words, "license": lic.name, "left_after": None, "fits": None}
+    budget, _ = effective(lic)
+    if not has_limits(budget):
+        return out
+    try:
+        usage = ctx.slurm.account_usage([lic.slurm_account]).get(lic.slurm_account)
+    except SlurmError as e:
+        return {**out, "usage_error": e.message}
+    if usage is None:
+        return out
+    after = {}
+    for kind, limit_h, want, used, running in (
+            ("cpu", budget.cpu_hours, need.cpu_minutes, usage.cpu_minutes_used, usage.cpu_minutes_running),
+            ("gpu", budget.gpu_hours, need.gpu_minutes, usage.gpu_minutes_used, usage.gpu_minutes_running)):
+        left = None if limit_h is None else minutes(limit_h) - used - running - want
+        after[f"{kind}_hours"] = None if left is None else round(left / MINUTES_PER_HOUR, 6)
+    return {**out, "left_after": after,
+            "fits": all(v is None or v >= 0 for v in after.values()), "period": budget.period}
+
+
 def refuse_past_budget(ctx: Context, lic: License, mt: MachineType, time_limit_minutes: int,
                        tasks: int = 1) -> None:
     """Refuse (field ``license``) a run whose worst case would pass what the licence has

@@ -6,6 +6,7 @@ in the licence's access list marked ``source: config``: only the config changes 
 """
 from __future__ import annotations
 
+import statistics
 from datetime import date, datetime, timedelta
 
 from peewee import JOIN, fn
@@ -18,6 +19,7 @@ from .db import utcnow
 from .errors import Conflict, NotFound
 from .hours import hours
 from .models import Job, Template, User
+from .slurm.states import FAILED
 
 
 def get_license(ctx: Context, user: User, name: str) -> License:
@@ -103,9 +105,33 @@ def usage_report(ctx: Context, user: User, name: str, mine: bool = False, days: 
     day = fn.date(Job.submitted_at).coerce(False)  # the database's date, not a datetime
     by_day = (Job.select(day, *base).where(cond & (Job.submitted_at >= since))
               .group_by(day).order_by(day))
+    ended = (Job.select(Template.name, Job.status, Job.cpu_seconds, Job.efficiency)
+             .join(Template, join_type=JOIN.LEFT_OUTER, on=(Job.template == Template.id))
+             .where(cond & Job.finalized & (Job.submitted_at >= since)).tuples())
     return {**license_dict(lic), "scope": "mine" if mine else "all",
             "by_user": _rows(by_user), "by_template": _rows(by_template),
+            "waste": waste_report(list(ended), days),
             "by_day": [{**r, "name": _iso_day(r["name"]), "day": _iso_day(r["name"])} for r in _rows(by_day)]}
+
+
+def waste_report(rows: list[tuple], days: int) -> dict:
+    """Ended jobs of the last ``days`` days, in all and per template: how many failed, the
+    median share of their CPUs jobs kept busy, and the CPU hours lost to failed jobs
+    and to idle CPUs of the rest (charged hours x the share left idle)."""
+    def summary(group: list[tuple]) -> dict:
+        failed = [r for r in group if r[1] == FAILED]
+        shares = sorted(r[3]["cpu_percent"] for r in group if r[3] and r[3].get("cpu_percent") is not None)
+        idle = sum(r[2] * (1 - min(100.0, (r[3] or {}).get("cpu_percent") or 0) / 100)
+                   for r in group if r[1] != FAILED and r[3] and r[3].get("cpu_percent") is not None)
+        return {"jobs": len(group), "failed": len(failed),
+                "failure_rate": round(len(failed) / len(group), 4) if group else None,
+                "median_cpu_percent": statistics.median(shares) if shares else None,
+                "wasted_cpu_hours": hours(sum(r[2] for r in failed) + idle)}
+    by_template: dict[str, list[tuple]] = {}
+    for row in rows:
+        by_template.setdefault(row[0] or "(plain sbatch)", []).append(row)
+    return {"days": days, **summary(rows),
+            "by_template": [{"name": name, **summary(group)} for name, group in sorted(by_template.items())]}
 
 
 def _iso_day(value) -> str:

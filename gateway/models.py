@@ -226,6 +226,10 @@ class Job(BaseModel):
     # A task of a sweep: the sweep, and its index in the sweep's Slurm array.
     sweep = pw.ForeignKeyField(Sweep, null=True, backref="jobs", index=True)
     array_task = pw.IntegerField(null=True)
+    # Read from accounting once the job has ended (gateway/efficiency.py): CPU and memory
+    # used against what was asked for, plain-words warnings, and what a run again with
+    # more would change. None until read.
+    efficiency = JSONField(null=True)
 
     class Meta:
         # A sweep's tasks in task order (its first task, a page of them) without a sort.

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from peewee import IntegrityError
 
-from . import budgets, data, fences, job_files, job_templates
+from . import budgets, data, efficiency, fences, job_files, job_templates
 from .charging import charge_seconds
 from .context import Context
 from .db import database, utcnow
@@ -555,6 +555,11 @@ def guarded_fences(ctx: Context, holder: str | None = None) -> list[str] | None:
     return _as_lease_holder(ctx, holder, fences.follow, "keeping folder access and associations in line")
 
 
+def guarded_efficiency(ctx: Context, holder: str | None = None) -> int | None:
+    """What ended jobs used, read in one sacct call, by the lease holder."""
+    return _as_lease_holder(ctx, holder, efficiency.read_ended, "reading what ended jobs used")
+
+
 def guarded_budget_periods(ctx: Context, holder: str | None = None) -> list[str] | None:
     """Licence budgets whose period began get their Slurm usage reset, by the lease holder."""
     return _as_lease_holder(ctx, holder, budgets.start_periods, "starting licence budget periods")
@@ -580,6 +585,8 @@ def start_scheduler(ctx: Context, blocking: bool = False):
                       max_instances=1, coalesce=True, next_run_time=utcnow())
     scheduler.add_job(guarded_fences, "interval", args=[ctx, holder], seconds=FENCES_INTERVAL_SECONDS,
                       max_instances=1, coalesce=True, next_run_time=utcnow())
+    scheduler.add_job(guarded_efficiency, "interval", args=[ctx, holder],
+                      seconds=ctx.config.slurm.poll_interval_seconds, max_instances=1, coalesce=True)
     scheduler.add_job(guarded_budget_periods, "interval", args=[ctx, holder],
                       seconds=FENCES_INTERVAL_SECONDS, max_instances=1, coalesce=True,
                       next_run_time=utcnow())

@@ -21,7 +21,7 @@ from typing import Any
 from . import access, budgets, data, disk_access, job_callbacks, job_templates
 from .config import License, MachineType
 from .context import Context
-from .db import database
+from .db import database, iso
 from .errors import Invalid, SlurmError, SlurmNoAnswer, ValidationError
 from .inputs import InputType, coerce
 from .job_notes import check_tag_name
@@ -102,10 +102,12 @@ def license_for(ctx: Context, user: User, name: str, field: str = "license") -> 
     return lic
 
 
-def plan_run(ctx: Context, user: User, tpl: Template, body: dict, tasks: int = 1) -> RunPlan:
+def plan_run(ctx: Context, user: User, tpl: Template, body: dict, tasks: int = 1,
+             check_budget: bool = True) -> RunPlan:
     """Check a run's body and plan it. Every wrong field is reported at once
     (``errors.Invalid``), so a form can show each problem next to its field. ``tasks``
-    runs of it (a sweep's) must fit in what the licence's budget has left."""
+    runs of it (a sweep's) must fit in what the licence's budget has left, unless
+    ``check_budget`` is off (a preview shows the cost instead)."""
     require_dict(body)
     access.require(user, "template.run", tpl, "template")
     version = job_templates.get_version(tpl, body.get("version"))
@@ -147,7 +149,7 @@ def plan_run(ctx: Context, user: User, tpl: Template, body: dict, tasks: int = 1
         problems.add(ValidationError("must be a list of tag names", "tags"))
         tags = []
     tags = sorted({t for t in (problems.check(check_tag_name, t, "tags") for t in tags) if t})
-    if mt is not None and lic is not None and limit is not None:
+    if check_budget and mt is not None and lic is not None and limit is not None:
         problems.check(budgets.refuse_past_budget, ctx, lic, mt, limit, tasks)
     problems.raise_any()
     return RunPlan(tpl, version, exp, inputs, env, mt, lic, disk, limit, tags)
@@ -205,9 +207,26 @@ def _render(ctx: Context, plan: RunPlan, job_id: int | str, slurm_name: str) -> 
     ))
 
 
-def preview(ctx: Context, user: User, tpl: Template, body: dict) -> str:
-    """The sbatch script a run with ``body`` would submit (job id shown as ``preview``)."""
-    return _render(ctx, plan_run(ctx, user, tpl, body), "preview", "gw-preview")
+def preview(ctx: Context, user: User, tpl: Template, body: dict) -> dict:
+    """What a run with ``body`` would be: its sbatch script (job id shown as
+    ``preview``), its worst-case cost and Slurm's guess of when it would start."""
+    plan = plan_run(ctx, user, tpl, body, check_budget=False)
+    return preview_dict(ctx, user, plan, _render(ctx, plan, "preview", "gw-preview"))
+
+
+def preview_dict(ctx: Context, user: User, plan: RunPlan, script: str, tasks: int = 1) -> dict:
+    """A preview's answer: the script, the cost before it runs (``budgets.cost_dict``) and
+    the start Slurm expects if it were submitted now (``sbatch --test-only`` as the
+    person it would run as; an estimate, null with ``error`` when Slurm gives none)."""
+    cost = budgets.cost_dict(ctx, plan.license, plan.machine_type, plan.time_limit_minutes, tasks)
+    start: dict = {"at": None, "source": "sbatch --test-only (an estimate by Slurm)"}
+    request = SubmitRequest(script=script, options=placed_io(ctx.job_paths("preview")),
+                            user=unix_user_for(ctx.config, user) or None)
+    try:
+        start["at"] = iso(ctx.slurm.test_only(request))
+    except SlurmError as e:
+        start["error"] = e.message
+    return {"script": script, "tasks": tasks, "cost": cost, "start_estimate": start}
 
 
 def prepare_job_folder(ctx: Context, job_id: int, unix_user: str, files: list[dict]) -> JobPaths:

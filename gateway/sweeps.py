@@ -154,7 +154,7 @@ def _experiment_root(ctx: Context, user: User, body: dict) -> Path | None:
     return data.experiment_dir(ctx.config, data.get_experiment(ctx, user, project, experiment))
 
 
-def plan_sweep(ctx: Context, user: User, tpl: Template, body: dict
+def plan_sweep(ctx: Context, user: User, tpl: Template, body: dict, check_budget: bool = True
                ) -> tuple[runs.RunPlan, list[str], list[dict[str, str]], str, int]:
     """Check a sweep's body: the plan every task shares, the swept input names, each
     task's swept values, the mode and the throttle. Nothing is written."""
@@ -197,7 +197,8 @@ def plan_sweep(ctx: Context, user: User, tpl: Template, body: dict
     # Every other input, and the settings, are checked once, as for a single run, with
     # the first task's values standing in for the swept ones.
     first = dict(zip(names, combos[0], strict=True)) if names else {}
-    plan = runs.plan_run(ctx, user, tpl, {**body, "inputs": {**given, **first}}, tasks=len(combos))
+    plan = runs.plan_run(ctx, user, tpl, {**body, "inputs": {**given, **first}}, tasks=len(combos),
+                         check_budget=check_budget)
     return plan, names, [dict(zip(names, c, strict=True)) for c in combos], mode, throttle
 
 
@@ -208,11 +209,13 @@ def _task_plan(ctx: Context, plan: runs.RunPlan, swept: dict[str, str]) -> runs.
     return replace(plan, inputs=inputs, env=env)
 
 
-def preview(ctx: Context, user: User, tpl: Template, body: dict) -> tuple[str, int]:
-    """The script of a sweep's first task (job id shown as ``preview``) and how many
-    tasks the sweep has."""
-    plan, _, tasks, _, _ = plan_sweep(ctx, user, tpl, body)
-    return runs._render(ctx, _task_plan(ctx, plan, tasks[0]), "preview", "gw-preview"), len(tasks)
+def preview(ctx: Context, user: User, tpl: Template, body: dict) -> dict:
+    """A sweep's preview: its first task's script (job id shown as ``preview``), how many
+    tasks it has, the cost of all of them and when Slurm would start the first."""
+    plan, _, tasks, _, _ = plan_sweep(ctx, user, tpl, body, check_budget=False)
+    first = _task_plan(ctx, plan, tasks[0])
+    script = runs._render(ctx, first, "preview", "gw-preview")
+    return runs.preview_dict(ctx, user, first, script, len(tasks))
 
 
 def array_job_name(sweep_id: int, chunk: int, submitted_at: datetime) -> str:

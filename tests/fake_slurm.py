@@ -36,8 +36,16 @@ from datetime import UTC, datetime, timedelta
 
 from gateway.errors import SlurmError, SlurmNoAnswer, SlurmUnavailable
 from gateway.slurm.arrays import base_ids, parse_array_spec, task_id
-from gateway.slurm.cli import SACCT_FIELDS, SEP, SQUEUE_FORMAT, parse_job_id, parse_sacct, parse_squeue
-from gateway.slurm.client import AccountUsage, SlurmJob, SubmitRequest
+from gateway.slurm.cli import (
+    SACCT_FIELDS,
+    SEP,
+    SQUEUE_FORMAT,
+    parse_job_id,
+    parse_sacct,
+    parse_size_mb,
+    parse_squeue,
+)
+from gateway.slurm.client import AccountUsage, JobUsage, SlurmJob, SubmitRequest
 
 FINISHED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL")
 
@@ -174,6 +182,9 @@ class FakeSlurm:
     # account -> [cpu limit, gpu limit, cpu used, gpu used, cpu running, gpu running],
     # in minutes (None: no limit), as `scontrol show assoc_mgr` reports them.
     usage_: dict[str, list] = field(default_factory=dict)
+    start_estimate: datetime | None = None
+    used_: dict[str, JobUsage] = field(default_factory=dict)
+    tested: list[SubmitRequest] = field(default_factory=list)
     _down: bool = False
     _next_failures: list[str] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1001))
@@ -375,6 +386,25 @@ class FakeSlurm:
     def add_association(self, user: str, accounts: list[str]) -> None:
         self._call("sacctmgr")
         self.assocs |= {(user, a) for a in accounts}
+
+    def test_only(self, request: SubmitRequest) -> datetime | None:
+        """Slurm's guess: at once on an idle fake; tests may set ``start_estimate``."""
+        self._call("sbatch")
+        self.tested.append(request)
+        return self.start_estimate or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+    def job_usage(self, job_ids: list[str]) -> dict[str, JobUsage]:
+        """What ended jobs used: ``used_`` where a test set it, else every CPU busy the
+        whole time and half the memory asked for."""
+        self._call("sacct")
+        out = {}
+        for jid in job_ids:
+            job = self.jobs.get(jid)
+            if job is None or not job.finished or not job.in_accounting:
+                continue
+            mem = parse_size_mb(job.options.get("mem", "500M"), bare_unit="M") or 500.0
+            out[jid] = self.used_.get(jid) or JobUsage(jid, float(job.elapsed * job.cpus), mem / 2, mem, True)
+        return out
 
     def account_usage(self, accounts: list[str]) -> dict[str, AccountUsage]:
         self._call("scontrol")

@@ -219,7 +219,10 @@ def run(args: argparse.Namespace) -> int | None:
               f"{', '.join(made['array_job_ids'])}", flush=True)
         return _wait_sweep(client, made["id"]) if args.wait else None
     if args.preview:
-        sys.stdout.write(client.post(f"/templates/{args.template}/preview", payload)["script"])
+        shown = client.post(f"/templates/{args.template}/preview", payload)
+        sys.stdout.write(shown["script"])
+        for line in estimate_lines(shown):
+            _echo_err(line)
         return None
     job = client.post(f"/templates/{args.template}/runs", payload)
     print(f"submitted job {job['id']} (Slurm job {job['slurm_job_id']})", flush=True)
@@ -325,7 +328,7 @@ def list_jobs(args: argparse.Namespace) -> None:
 
 @command("status", arg("job_id", type=int), arg("--json", dest="as_json", action="store_true"))
 def status(args: argparse.Namespace) -> None:
-    """Show one job: status, reason, output variables, output files."""
+    """Show one job: status, reason, output variables, output files, what it used."""
     job = _client().get(f"/jobs/{args.job_id}")
     if args.as_json:
         print(json.dumps(job, indent=2))
@@ -335,6 +338,22 @@ def status(args: argparse.Namespace) -> None:
         print(f"  {name}={value}")
     for f in job["output_files"]:
         print(f"  output: {f['path']} ({f['size']} bytes)")
+    for line in efficiency_lines(job.get("efficiency")):
+        print(f"  {line}")
+
+
+def efficiency_lines(shown: dict | None) -> list[str]:
+    """What an ended job used and its warnings; how to run it again with more."""
+    if not shown:
+        return []
+    def pct(v):
+        return "?" if v is None else f"{v:g} %"
+    lines = [f"used: CPU {pct(shown['cpu_percent'])}, memory {pct(shown['memory_percent'])}, "
+             f"time {pct(shown['time_percent'])} of what it asked for"]
+    lines += [f"note: {w}" for w in shown["warnings"]]
+    if shown.get("rerun_with_more"):
+        lines.append("run it again with more: POST /api/v1/jobs/<id>/rerun-with-more, or the job's page")
+    return lines
 
 
 @command("log",
@@ -384,6 +403,26 @@ def list_licenses(args: argparse.Namespace) -> None:
     for lic in rows:
         print(f"{lic['name']:<20} {lic['slurm_account']:<16} used {format_hours(lic['cpu_hours'])} CPU h, "
               f"{format_hours(lic['gpu_hours'])} GPU h   budget: {budget_line(lic['budget'])}")
+
+
+def estimate_lines(preview: dict) -> list[str]:
+    """A preview's cost and start estimate, for the terminal (the script goes to stdout)."""
+    cost, start = preview["cost"], preview["start_estimate"]
+    gpu = f" and {format_hours(cost['gpu_hours'])} GPU h" if cost["gpu_hours"] else ""
+    lines = [f"at most {format_hours(cost['cpu_hours'])} CPU h{gpu} ({cost['worst_case']}), "
+             f"charged to {cost['license']}"]
+    after = cost.get("left_after")
+    if after:
+        left = {k.split("_")[0].upper(): v for k, v in after.items() if v is not None}
+        if cost["fits"]:
+            lines.append("the budget would have " + ", ".join(f"{format_hours(v)} {k} h"
+                                                             for k, v in left.items()) + " left after it")
+        else:
+            over = ", ".join(f"{format_hours(-v)} {k} h" for k, v in left.items() if v < 0)
+            lines.append(f"would be refused: it may use {over} more than the budget has left")
+    lines.append(f"Slurm expects it could start at {start['at']} (an estimate)" if start.get("at")
+                 else f"no start estimate from Slurm{': ' + start['error'] if start.get('error') else ''}")
+    return lines
 
 
 def budget_line(budget: dict) -> str:

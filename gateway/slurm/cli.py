@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from ..errors import SlurmError, SlurmNoAnswer, SlurmUnavailable
 from .arrays import base_id, base_ids, parse_range_id, split_task_id, task_id
-from .client import AccountUsage, SlurmJob, SubmitRequest
+from .client import AccountUsage, JobUsage, SlurmJob, SubmitRequest
 from .states import normalise
 from .tres import parse_tres, tres_cpus, tres_gpus
 from .warm_helpers import HelperRefused, WarmHelpers
@@ -70,6 +70,16 @@ def parse_time(text: str) -> datetime | None:
     except ValueError:
         return None
     return local.astimezone(UTC).replace(tzinfo=None)
+
+
+_TEST_ONLY = re.compile(r"to start at (\S+)")
+
+
+def parse_test_only(text: str) -> datetime | None:
+    """``sbatch: Job 123 to start at 2026-11-26T22:27:11 using 1 processors on nodes vm
+    in partition cpu``: the time, as naive UTC."""
+    found = _TEST_ONLY.search(text)
+    return parse_time(found.group(1)) if found else None
 
 
 def parse_exit_code(text: str) -> tuple[int | None, int | None]:
@@ -189,6 +199,58 @@ def parse_names(text: str, names: list[str]) -> dict[str, list[str]]:
     return {name: sorted(ids, key=lambda i: (len(i), i)) for name, ids in found.items() if ids}
 
 
+_SIZE = re.compile(r"^([\d.]+)([KMGTP]?)[nc]?$")
+_TO_MB = {"": 1 / 2**20, "K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0**2, "P": 1024.0**3}
+
+
+def parse_size_mb(text: str, bare_unit: str = "") -> float | None:
+    """``2728K``, ``1.5G``, ``10M`` (``10Mn``/``10Mc`` from older Slurm) as megabytes;
+    a bare number is in ``bare_unit`` (bytes unless told)."""
+    found = _SIZE.match(text.strip())
+    if not found:
+        return None
+    return float(found.group(1)) * _TO_MB[found.group(2) or bare_unit]
+
+
+def parse_duration(text: str) -> float | None:
+    """sacct's ``[D-][HH:]MM:SS[.mmm]`` as seconds."""
+    text = text.strip()
+    if not text:
+        return None
+    days, _, rest = text.rpartition("-")
+    try:
+        parts = [float(p) for p in rest.split(":")]
+        seconds = sum(v * 60 ** i for i, v in enumerate(reversed(parts)))
+        return seconds + (int(days) * 86400 if days else 0)
+    except ValueError:
+        return None
+
+
+USAGE_FIELDS = ("JobID", "TotalCPU", "MaxRSS", "ReqMem")
+
+
+def parse_job_usage(text: str) -> dict[str, JobUsage]:
+    """sacct lines with USAGE_FIELDS, steps included: per job (``123``, ``123_4``), the
+    allocation's CPU time and requested memory, and its steps' largest peak memory."""
+    alloc: dict[str, tuple[float | None, float | None]] = {}
+    rss: dict[str, float] = {}
+    for line in text.splitlines():
+        cols = line.split(SEP)
+        if len(cols) < len(USAGE_FIELDS) or "[" in cols[0]:
+            continue
+        job_id, _, step = cols[0].partition(".")
+        if step:
+            peak = parse_size_mb(cols[2])
+            if peak is not None:
+                rss[job_id] = max(rss.get(job_id, 0.0), peak)
+            else:
+                rss.setdefault(job_id, 0.0)
+        else:
+            alloc[job_id] = (parse_duration(cols[1]), parse_size_mb(cols[3], bare_unit="M"))
+    return {job_id: JobUsage(job_id, cpu, rss.get(job_id), mem, steps_seen=job_id in rss)
+            for job_id, (cpu, mem) in alloc.items()}
+
+
 _ASSOC_FIELD = re.compile(r"(?:^| )(Account|UserName|GrpTRESMins|GrpTRESRunMins)=(\S*)")
 _TRES_LIMIT = re.compile(r"([\w/:.-]+)=(N|\d+)\((\d+)\)")
 
@@ -230,6 +292,12 @@ class CliSlurm:
 
     def _run(self, args: list[str], stdin: str | None = None, what: str = "",
              user: str | None = None, env: dict[str, str] = BASE_ENV) -> str:
+        return self._run_tool(args, stdin, what, user, env).stdout
+
+    def _run_tool(self, args: list[str], stdin: str | None = None, what: str = "",
+                  user: str | None = None, env: dict[str, str] = BASE_ENV):
+        """The tool's answer (returncode, stdout, stderr) once it succeeded; Slurm's
+        refusals and outages as exceptions."""
         what = what or args[0]
         self.calls += 1
         started = time.monotonic()
@@ -252,7 +320,7 @@ class CliSlurm:
                              f"(see etc/sudoers.d/slurm-gateway)")
         if proc.returncode != 0:
             raise SlurmError(f"{what} failed: {err or proc.stdout.strip() or 'exit ' + str(proc.returncode)}")
-        return proc.stdout
+        return proc
 
     def _spawn(self, args: list[str], stdin: str | None, what: str,
                env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -275,6 +343,15 @@ class CliSlurm:
             args.append(f"--chdir={request.workdir}")
         out = self._run(args, stdin=request.script, what="sbatch", user=request.user)
         return parse_job_id(out)
+
+    def test_only(self, request: SubmitRequest) -> datetime | None:
+        """When Slurm expects the job to start if it were submitted now (``sbatch
+        --test-only``: nothing is queued), as naive UTC; None if it gives no time."""
+        args = [self._cmd("sbatch"), "--test-only", *request.options]
+        if request.workdir:
+            args.append(f"--chdir={request.workdir}")
+        proc = self._run_tool(args, stdin=request.script, what="sbatch --test-only", user=request.user)
+        return parse_test_only(proc.stderr + proc.stdout)
 
     def accounting(self, job_ids: list[str]) -> dict[str, SlurmJob]:
         """Accounting records for plain job ids and array task ids, in one sacct call.
@@ -375,6 +452,15 @@ class CliSlurm:
         out = self._run([self._cmd("scontrol"), "-o", "show", "assoc_mgr", "flags=assoc",
                          f"accounts={','.join(accounts)}"], what="scontrol")
         return parse_assoc_mgr(out)
+
+    def job_usage(self, job_ids: list[str]) -> dict[str, JobUsage]:
+        """What ended jobs used (CPU time, peak memory), their steps read too, in one call."""
+        if not job_ids:
+            return {}
+        out = self._run([self._cmd("sacct"), "-n", "-P", f"--delimiter={SEP}", "-o", ",".join(USAGE_FIELDS),
+                         "-j", ",".join(base_ids(job_ids))], what="sacct", env=QUERY_ENV)
+        wanted = set(job_ids)
+        return {k: v for k, v in parse_job_usage(out).items() if k in wanted}
 
     def set_account_limits(self, account: str, cpu_minutes: int | None, gpu_minutes: int | None) -> None:
         """The account's GrpTRESMins for cpu and gres/gpu (None: no limit, -1 to Slurm)."""

@@ -51,6 +51,18 @@ class AccountUsage:
 
 
 @dataclass(frozen=True)
+class JobUsage:
+    """What an ended job used, from accounting's job and step records: CPU time of all
+    its steps, the largest step's peak memory, and the memory it asked for."""
+
+    job_id: str
+    total_cpu_seconds: float | None = None
+    max_rss_mb: float | None = None
+    req_mem_mb: float | None = None
+    steps_seen: bool = False  # the step records are in accounting (they may come later)
+
+
+@dataclass(frozen=True)
 class SubmitRequest:
     script: str
     # Extra sbatch options given on the command line; they win over #SBATCH lines.
@@ -62,6 +74,8 @@ class SubmitRequest:
 
 class SlurmClient(Protocol):
     def submit(self, request: SubmitRequest) -> str: ...
+
+    def test_only(self, request: SubmitRequest) -> datetime | None: ...
 
     def accounting(self, job_ids: list[str]) -> dict[str, SlurmJob]: ...
 
@@ -84,6 +98,8 @@ class SlurmClient(Protocol):
     def remove_association(self, user: str, accounts: list[str] | None, new_default: str = "") -> None: ...
 
     def account_usage(self, accounts: list[str]) -> dict[str, AccountUsage]: ...
+
+    def job_usage(self, job_ids: list[str]) -> dict[str, JobUsage]: ...
 
     def set_account_limits(self, account: str, cpu_minutes: int | None, gpu_minutes: int | None) -> None: ...
 

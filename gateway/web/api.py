@@ -5,7 +5,18 @@ from pathlib import PurePosixPath
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
-from .. import budgets, data, environments, job_templates, jobs, licenses, runs, script_arrays, sweeps
+from .. import (
+    budgets,
+    data,
+    efficiency,
+    environments,
+    job_templates,
+    jobs,
+    licenses,
+    runs,
+    script_arrays,
+    sweeps,
+)
 from ..models import Sweep
 from ..validation import get_int
 from .common import (
@@ -157,7 +168,9 @@ def add_template_files(ref):
 @authenticated
 def preview_run(ref):
     tpl = job_templates.find_template(ctx(), user(), ref)
-    return jsonify({"script": runs.preview(ctx(), user(), tpl, body())})
+    given = body()
+    shown = (sweeps.preview if sweeps.is_sweep(given) else runs.preview)(ctx(), user(), tpl, given)
+    return jsonify(shown)
 
 
 @api.post("/templates/<ref>/runs")
@@ -264,6 +277,13 @@ def get_job_file(job_id, relative):
 def cancel_job(job_id):
     job = jobs.cancel(ctx(), user(), jobs.get_job(ctx(), user(), job_id))
     return jsonify(jobs.job_dict(job)), 202
+
+
+@api.post("/jobs/<job_id>/rerun-with-more")
+@authenticated
+def rerun_job_with_more(job_id):
+    job = jobs.get_job(ctx(), user(), job_id)
+    return created(jobs.job_dict(efficiency.run_again_with_more(ctx(), user(), job)))
 
 
 # --- projects and data ------------------------------------------------------

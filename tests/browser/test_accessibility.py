@@ -32,7 +32,7 @@ def main_pages(gw) -> list[str]:
     return ["/jobs", "/jobs?scope=all", f"/jobs/{job['id']}", "/templates", f"/templates/{t}",
             "/templates/new", f"/templates/{t}/edit", f"/templates/{t}/run", "/projects", "/projects/lab",
             "/projects/lab/experiments/run1", "/projects/lab/experiments/run1?path=raw", "/environments",
-            "/environments/base", "/licenses", "/licenses/test-lab", "/tokens"]
+            "/environments/base", "/licenses", "/licenses/test-lab", "/licenses/tiny-lab", "/tokens"]
 
 
 def serious_violations(page) -> list[str]:

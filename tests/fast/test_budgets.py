@@ -4,7 +4,7 @@ budget) is tests/integration/test_budgets_on_slurm.py.
 
 "tiny-lab" (tests/conftest.py) has 1 CPU hour a month on account test_budget, sponsor
 alice (who may set up to 5 hours), member bob."""
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
@@ -24,7 +24,7 @@ def test_the_licence_list_shows_budget_and_what_is_left(fake_gw):
     tiny = lics["tiny-lab"]
     assert tiny["budget"]["cpu_hours"] == 1.0 and tiny["budget"]["gpu_hours"] is None
     assert tiny["budget"]["period"] == "month" and tiny["budget"]["source"] == "config"
-    assert tiny["budget"]["period_start"] == datetime.utcnow().strftime("%Y-%m-01T00:00:00Z")
+    assert tiny["budget"]["period_start"] == datetime.now(UTC).strftime("%Y-%m-01T00:00:00Z")
     assert tiny["budget"]["used"]["cpu_hours"] == 0.25 and tiny["budget"]["used"]["running_cpu_hours"] == 0.1
     assert tiny["remaining"] == {"cpu_hours": 0.65, "gpu_hours": None}
     # A licence without limits shows none, and nothing is left to count.
@@ -198,3 +198,70 @@ def test_the_command_line_says_a_budget_in_a_line():
     assert budget_line({"cpu_hours": 1.0, "gpu_hours": None, "period": "none", "remaining": None,
                         "usage_error": "scontrol: Slurm is unavailable"}) == (
         "unknown of 1.0000 CPU h left (scontrol: Slurm is unavailable)")
+
+
+def test_a_preview_shows_the_cost_what_is_left_and_when_it_may_start(fake_gw_ready):
+    gw = fake_gw_ready
+    gw.slurm.use("test_budget", cpu_minutes=20)
+    gw.slurm.start_estimate = datetime(2026, 11, 27, 3, 0)
+    p = gw.ok("POST", "/templates/tpl/preview", json=run_body("double", 30))
+    assert p["script"].startswith("#!/bin/bash")
+    assert p["cost"] == {"cpu_hours": 1.0, "gpu_hours": 0.0, "worst_case": "2 CPUs for 30 minutes",
+                         "license": "tiny-lab", "left_after": {"cpu_hours": -0.333333, "gpu_hours": None},
+                         "fits": False, "period": "month"}
+    assert p["start_estimate"] == {"at": "2026-11-27T03:00:00Z",
+                                   "source": "sbatch --test-only (an estimate by Slurm)"}
+    # Slurm was asked about the script the preview shows, as the person it would run as;
+    # nothing was queued.
+    assert gw.slurm.tested[-1].script == p["script"] and not gw.slurm.submitted
+    # Without a budget: the cost alone. A sweep: every task counted.
+    p = gw.ok("POST", "/templates/tpl/preview", json=run_body("small", 10, license="test-lab"))
+    assert p["cost"]["cpu_hours"] == round(10 / 60, 6) and p["cost"]["left_after"] is None
+    gw.template(name="swept", inputs=[{"name": "DC_N", "type": "integer", "default": 1}])
+    p = gw.ok("POST", "/templates/swept/preview",
+              json=run_body("small", 10, inputs={"DC_N": {"values": [1, 2, 3]}}))
+    assert p["tasks"] == 3 and p["cost"]["cpu_hours"] == 0.5 and p["cost"]["fits"] is True
+    assert p["cost"]["left_after"]["cpu_hours"] == round((60 - 20 - 30) / 60, 6)
+
+
+def test_a_preview_without_slurm_still_shows_the_script_and_the_cost(fake_gw_ready):
+    gw = fake_gw_ready
+    gw.slurm.down()
+    p = gw.ok("POST", "/templates/tpl/preview", json=run_body("small", 30, license="test-lab"))
+    assert p["cost"]["cpu_hours"] == 0.5 and p["start_estimate"]["at"] is None
+    assert "Slurm is unavailable" in p["start_estimate"]["error"]
+    p = gw.ok("POST", "/templates/tpl/preview", json=run_body("small", 30))
+    assert "Slurm is unavailable" in p["cost"]["usage_error"]
+
+
+def test_the_run_form_shows_the_estimate_before_submit(fake_gw_ready):
+    from tests.fast.portal_client import session
+
+    gw = fake_gw_ready
+    gw.slurm.use("test_budget", cpu_minutes=50)
+    client, token = session(gw, gw.admin)
+    tpl_id = gw.ok("GET", "/templates/tpl")["id"]
+    r = client.post(f"/templates/{tpl_id}/run", data={
+        "csrf_token": token, "action": "preview", "experiment": "proj/exp", "machine_type": "double",
+        "license": "tiny-lab", "software_disk_gb": "1", "time_limit_minutes": "30"})
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200, page[:500]
+    assert "At most <strong>1.0000 CPU h</strong> (2 CPUs for 30 minutes), charged to tiny-lab" in page
+    assert ("This run would be refused: it may use 0.8333 CPU h more than the licence's budget has left "
+            "this month.") in page
+    assert 'id="start-estimate">Slurm expects it could start at' in page
+
+
+def test_the_command_line_shows_a_previews_cost_and_start():
+    from gateway.client.commands import estimate_lines
+
+    cost = {"cpu_hours": 1.0, "gpu_hours": 0.5, "worst_case": "2 CPUs and 1 GPU for 30 minutes",
+            "license": "lab", "left_after": {"cpu_hours": 2.0, "gpu_hours": None}, "fits": True}
+    assert estimate_lines({"cost": cost, "start_estimate": {"at": "2026-11-27T03:00:00Z"}}) == [
+        "at most 1.0000 CPU h and 0.5000 GPU h (2 CPUs and 1 GPU for 30 minutes), charged to lab",
+        "the budget would have 2.0000 CPU h left after it",
+        "Slurm expects it could start at 2026-11-27T03:00:00Z (an estimate)"]
+    refused = {**cost, "left_after": {"cpu_hours": -0.25, "gpu_hours": 1.0}, "fits": False}
+    assert estimate_lines({"cost": refused, "start_estimate": {"at": None, "error": "sbatch: down"}})[1:] == [
+        "would be refused: it may use 0.2500 CPU h more than the budget has left",
+        "no start estimate from Slurm: sbatch: down"]

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 from gateway import budgets
 from gateway.models import Job
@@ -63,6 +64,20 @@ def test_a_budget_holds_in_slurm_and_in_the_gateway(gw_sqlite):
     assert "2.0000 CPU hours (2 CPUs for 60 minutes)" in r.json["error"]
     assert "1.0000 of its 1.0000 CPU hours left this month" in r.json["error"]
     assert Job.select().where(Job.license == "tiny-lab").count() == 0
+    # Its preview says so before anyone submits, with Slurm's own start estimate
+    # (`sbatch --test-only` as the person it would run as; nothing is queued).
+    body = {"project": "proj", "experiment": "exp", "machine_type": "double", "license": "tiny-lab",
+            "time_limit_minutes": 60, "inputs": {}}
+    preview = gw.ok("POST", f"/templates/{tpl['id']}/preview", json=body)
+    assert preview["cost"]["cpu_hours"] == 2.0 and preview["cost"]["fits"] is False
+    assert preview["cost"]["left_after"]["cpu_hours"] == -1.0
+    # Slurm's --test-only does not weigh association limits: it still gives a time.
+    start = preview["start_estimate"]
+    assert start["at"] and start["source"].startswith("sbatch --test-only"), start
+    preview = gw.ok("POST", f"/templates/{tpl['id']}/preview", json={**body, "license": "test-lab"})
+    assert preview["cost"]["fits"] is None and preview["cost"]["left_after"] is None
+    at = datetime.fromisoformat(preview["start_estimate"]["at"].replace("Z", "+00:00"))
+    assert abs((at - datetime.now(UTC)).total_seconds()) < 3600, preview["start_estimate"]
 
     # A plain sbatch on the same account, not through the gateway: Slurm holds it.
     plain = subprocess.run(["sudo", "-n", "-u", "gwjob", "--", "sbatch", "--parsable",

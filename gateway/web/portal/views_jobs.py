@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 
-from ... import access, job_notes, job_reasons, jobs, share_links
+from ... import access, efficiency, job_notes, job_reasons, jobs, share_links
 from ...db import utcnow
 from ...errors import GatewayError
 from ...hours import format_seconds_as_hours
@@ -170,6 +170,20 @@ def job_action(job_id):
     anchor = {"add_tag": "#tags", "delete_tag": "#tags", "rename_tag": "#tags", "share": "#share",
               "revoke_link": "#share"}.get(action, "#comments" if "comment" in action else "")
     return redirect(url_for("portal.job", job_id=j.id, **extra) + anchor)
+
+
+@portal.post("/jobs/<int:job_id>/rerun-with-more")
+@login_required
+def job_rerun_with_more(job_id):
+    """Run a job that ran out of memory or time again, with more of it."""
+    j = jobs.get_job(ctx(), me(), job_id)
+    try:
+        new = efficiency.run_again_with_more(ctx(), me(), j)
+    except GatewayError as e:
+        flash(f"Not run again: {e.message}")
+        return redirect(url_for("portal.job", job_id=j.id) + "#efficiency")
+    flash(f"Job {new.id} submitted (Slurm job {new.slurm_job_id}), with more than job {j.id} had.")
+    return redirect(url_for("portal.job", job_id=new.id))
 
 
 @portal.get("/s/<token>")

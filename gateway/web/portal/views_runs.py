@@ -130,7 +130,8 @@ def run_job(template_id):
         try:
             if sweeps.is_sweep(body):
                 if request.form.get("action") == "preview":
-                    preview, tasks = sweeps.preview(ctx(), me(), tpl, body)
+                    preview = sweeps.preview(ctx(), me(), tpl, body)
+                    tasks = preview["tasks"]
                 else:
                     sweep = sweeps.submit_sweep(ctx(), me(), tpl, body)
                     flash(f"Sweep {sweep.id} submitted: {len(sweep.jobs)} tasks as Slurm array "
