@@ -249,6 +249,23 @@ def check(fix, config_path):
                "associations match the role model; account limits match the budgets")
 
 
+@main.command("reconcile")
+@click.option("--config", "config_path", default=None)
+def reconcile_command(config_path):
+    """Compare each licence's charges this period with Slurm's accounting, job by job;
+    exit 1 on any difference."""
+    from .reconcile import reconcile
+
+    ctx = _setup(config_path, service="reconcile")
+    found = _fail_on_gateway_error(reconcile, ctx)
+    for totals in found:
+        click.echo(totals.line())
+        for difference in totals.differences:
+            click.echo(f"  differs: {difference}")
+    if any(t.differences for t in found):
+        sys.exit(1)
+
+
 @main.command("demo")
 @click.option("--config", "config_path", default=None)
 def demo(config_path):

@@ -273,3 +273,42 @@ def start_periods(ctx: Context, now: datetime | None = None) -> list[str]:
             LicenseBudget.update(usage_since=now).where(LicenseBudget.license == lic.name).execute()
         started.append(lic.name)
     return started
+
+
+def tell_sponsors(ctx: Context, now: datetime | None = None) -> int:
+    """Each licence whose usage this period passed its soft threshold or its limit tells
+    its sponsor, once per period and level (the outbox's key). One Slurm call for all."""
+    from . import notifications
+
+    now = now or utcnow()
+    lics = [lic for lic in ctx.config.licenses.values() if lic.sponsor]
+    in_force = {lic.name: effective(lic)[0] for lic in lics}
+    lics = [lic for lic in lics if has_limits(in_force[lic.name])]
+    if not lics:
+        return 0
+    found = ctx.slurm.account_usage(sorted({lic.slurm_account for lic in lics}))
+    told = 0
+    for lic in lics:
+        budget, usage = in_force[lic.name], found.get(lic.slurm_account)
+        sponsor = User.get_or_none(User.username == lic.sponsor)
+        if usage is None or sponsor is None:
+            continue
+        shares = [100.0 * used / (limit_h * MINUTES_PER_HOUR) if limit_h else 100.0
+                  for limit_h, used in ((budget.cpu_hours, usage.cpu_minutes_used),
+                                        (budget.gpu_hours, usage.gpu_minutes_used)) if limit_h is not None]
+        share = max(shares)
+        level = "limit" if share >= 100 else "soft" if share >= budget.soft_percent else ""
+        if not level:
+            continue
+        start = period_start(budget.period, now)
+        with database.atomic():
+            told += notifications.budget_passed(ctx.config, lic, sponsor, level,
+                                                start.date().isoformat() if start else "all", share)
+    return told
+
+
+def keep(ctx: Context) -> list[str]:
+    """What the poller runs every few minutes: new periods started, sponsors told."""
+    started = start_periods(ctx)
+    tell_sponsors(ctx)
+    return started

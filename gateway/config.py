@@ -251,11 +251,42 @@ class LdapSettings:
 
 
 @dataclass(frozen=True)
+class NotificationSettings:
+    """[notifications]: telling people a job ended, and sponsors a budget is nearly or
+    all used. E-mail goes through smtp_host (empty: no e-mail); webhooks are signed
+    JSON POSTs to each person's own URL."""
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_user: str = ""
+    smtp_password_file: str = ""
+    from_address: str = "slurm-gateway@localhost"
+    # A webhook URL is a person's to choose: the gateway refuses ones that resolve to
+    # its own host (loopback) or link-local addresses (cloud metadata) unless allowed.
+    webhook_allow_loopback: bool = False
+    timeout_seconds: float = 10.0
+    # A failed send is retried with back-off (10 s, 20 s, 40 s, ... at most an hour).
+    max_attempts: int = 8
+
+    def check(self) -> None:
+        if not 1 <= self.smtp_port <= 65535:
+            raise ConfigError("must be a port number", "smtp_port")
+        if self.smtp_user and not self.smtp_password_file:
+            raise ConfigError("is required with smtp_user", "smtp_password_file")
+        if "@" not in self.from_address:
+            raise ConfigError("must be an e-mail address", "from_address")
+        if self.timeout_seconds <= 0 or self.max_attempts < 1:
+            raise ConfigError("must be positive", "timeout_seconds" if self.timeout_seconds <= 0
+                              else "max_attempts")
+
+
+@dataclass(frozen=True)
 class ConfigFile:
     """The file as written: its tables and arrays of tables, checked, nothing resolved."""
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     slurm: SlurmSettings = field(default_factory=SlurmSettings)
     ldap: LdapSettings = field(default_factory=LdapSettings)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
     machine_types: tuple[MachineType, ...] = ()
     licenses: tuple[License, ...] = ()
 
@@ -280,6 +311,7 @@ class Config:
     slurm: SlurmSettings
     callback_url: str = ""  # no trailing "/"; empty: jobs do not call back
     ldap: LdapSettings = field(default_factory=LdapSettings)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
     machine_types: dict[str, MachineType] = field(default_factory=dict)
     licenses: dict[str, License] = field(default_factory=dict)
     max_upload_mb: int = 512
@@ -470,6 +502,7 @@ def from_dict(raw: dict, base: Path = Path("."), source: str = "<dict>") -> Conf
         callback_url=gw.callback_url.rstrip("/"),
         slurm=file.slurm,
         ldap=file.ldap,
+        notifications=file.notifications,
         machine_types={mt.name: mt for mt in file.machine_types},
         licenses={lic.name: lic for lic in file.licenses},
         max_upload_mb=gw.max_upload_mb,

@@ -225,7 +225,7 @@ def job_dict(job: Job) -> dict:
         "ended_at": iso(job.ended_at), "finalized": job.finalized,
         "unix_user": job.unix_user or None,
         "sweep": job.sweep_id, "array_task": job.array_task,
-        "efficiency": job.efficiency,
+        "efficiency": job.efficiency, "notify": job.notify,
         "tags": tag_names(job),
     }
 

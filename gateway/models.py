@@ -230,6 +230,8 @@ class Job(BaseModel):
     # used against what was asked for, plain-words warnings, and what a run again with
     # more would change. None until read.
     efficiency = JSONField(null=True)
+    # Tell the person when it ends: "end", "failure" (only if it failed) or "none".
+    notify = pw.CharField(max_length=8, default="none")
 
     class Meta:
         # A sweep's tasks in task order (its first task, a page of them) without a sort.
@@ -278,6 +280,36 @@ class LicenseBudget(BaseModel):
     set_by = pw.CharField(max_length=64, default="")
     set_at = pw.DateTimeField(null=True)
     usage_since = pw.DateTimeField(null=True)
+
+
+class NotificationPreference(BaseModel):
+    """A person's notification settings: the default for their jobs, and their webhook
+    (its secret signs every delivery)."""
+
+    user = pw.ForeignKeyField(User, primary_key=True, on_delete="CASCADE")
+    on_job_end = pw.CharField(max_length=8, default="none")
+    webhook_url = pw.CharField(max_length=500, default="")
+    webhook_secret = pw.CharField(max_length=64, default="")
+
+
+class Notification(BaseModel):
+    """The outbox: one message to one person over one channel, decided in the same
+    transaction as what it tells (a job's end), sent later by the notifier. ``key`` is
+    unique, so deciding twice makes one row; ``sent_at`` is set once it went out."""
+
+    key = pw.CharField(max_length=200, unique=True)
+    user = pw.ForeignKeyField(User, on_delete="CASCADE")
+    channel = pw.CharField(max_length=8)  # email | webhook
+    subject = pw.CharField(max_length=300)
+    body = pw.TextField()
+    payload = JSONField(default=dict)
+    created_at = pw.DateTimeField(default=utcnow)
+    attempts = pw.IntegerField(default=0)
+    next_attempt_at = pw.DateTimeField(default=utcnow, index=True)
+    # A sender claims a row before it sends, so two senders never send the same one.
+    claimed_until = pw.DateTimeField(null=True)
+    sent_at = pw.DateTimeField(null=True, index=True)
+    last_error = pw.TextField(default="")
 
 
 class PollerLease(BaseModel):

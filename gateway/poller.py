@@ -27,7 +27,7 @@ from pathlib import Path
 
 from peewee import IntegrityError
 
-from . import budgets, data, efficiency, fences, job_files, job_templates
+from . import budgets, data, efficiency, fences, job_files, job_templates, notifications, reconcile
 from .charging import charge_seconds
 from .context import Context
 from .db import database, utcnow
@@ -466,6 +466,8 @@ def _work_out_and_write(ctx: Context, jobs: list[dict], records: dict[str, Slurm
             result.updated += 1
             if changes.get("finalized"):
                 result.finalized += 1
+                # Decided with the end it tells of: a crash loses neither (the notifier sends).
+                notifications.job_ended(ctx.config, job["id"])
                 if changes.get("status", job["status"]) == COMPLETED and job["template"]:
                     job_templates.mark_validated(job["template"])
 
@@ -548,6 +550,7 @@ def guarded_tick(ctx: Context, holder: str | None = None) -> TickResult | None:
 # Grants, logins and `gateway check --fix` already move the fences; this catches the
 # rest (a config edited, a team changed in the directory, an admin's manual change).
 FENCES_INTERVAL_SECONDS = 300
+NOTIFY_INTERVAL_SECONDS = 5
 
 
 def guarded_fences(ctx: Context, holder: str | None = None) -> list[str] | None:
@@ -555,14 +558,24 @@ def guarded_fences(ctx: Context, holder: str | None = None) -> list[str] | None:
     return _as_lease_holder(ctx, holder, fences.follow, "keeping folder access and associations in line")
 
 
+def guarded_notifications(ctx: Context, holder: str | None = None) -> int | None:
+    """Send the notifications that are due, by the lease holder (never in a tick)."""
+    return _as_lease_holder(ctx, holder, notifications.send_due, "sending notifications")
+
+
 def guarded_efficiency(ctx: Context, holder: str | None = None) -> int | None:
     """What ended jobs used, read in one sacct call, by the lease holder."""
     return _as_lease_holder(ctx, holder, efficiency.read_ended, "reading what ended jobs used")
 
 
+def guarded_reconcile(ctx: Context, holder: str | None = None):
+    """The nightly reconciliation of charges with accounting, by the lease holder."""
+    return _as_lease_holder(ctx, holder, reconcile.nightly, "reconciling charges with accounting")
+
+
 def guarded_budget_periods(ctx: Context, holder: str | None = None) -> list[str] | None:
     """Licence budgets whose period began get their Slurm usage reset, by the lease holder."""
-    return _as_lease_holder(ctx, holder, budgets.start_periods, "starting licence budget periods")
+    return _as_lease_holder(ctx, holder, budgets.keep, "starting budget periods, telling sponsors")
 
 
 def start_scheduler(ctx: Context, blocking: bool = False):
@@ -585,8 +598,12 @@ def start_scheduler(ctx: Context, blocking: bool = False):
                       max_instances=1, coalesce=True, next_run_time=utcnow())
     scheduler.add_job(guarded_fences, "interval", args=[ctx, holder], seconds=FENCES_INTERVAL_SECONDS,
                       max_instances=1, coalesce=True, next_run_time=utcnow())
+    scheduler.add_job(guarded_notifications, "interval", args=[ctx, holder],
+                      seconds=NOTIFY_INTERVAL_SECONDS, max_instances=1, coalesce=True)
     scheduler.add_job(guarded_efficiency, "interval", args=[ctx, holder],
                       seconds=ctx.config.slurm.poll_interval_seconds, max_instances=1, coalesce=True)
+    scheduler.add_job(guarded_reconcile, "cron", args=[ctx, holder], hour=3, minute=17,
+                      max_instances=1, coalesce=True)
     scheduler.add_job(guarded_budget_periods, "interval", args=[ctx, holder],
                       seconds=FENCES_INTERVAL_SECONDS, max_instances=1, coalesce=True,
                       next_run_time=utcnow())

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import access, budgets, data, disk_access, job_callbacks, job_templates
+from . import access, budgets, data, disk_access, job_callbacks, job_templates, notifications
 from .config import License, MachineType
 from .context import Context
 from .db import database, iso
@@ -67,6 +67,7 @@ class RunPlan:
     software_disk_gb: int
     time_limit_minutes: int
     tags: list[str]
+    notify: str = "none"  # tell the person when it ends: "end", "failure" or "none"
 
 
 def _capped(max_minutes: int, limit: int) -> int:
@@ -151,8 +152,9 @@ def plan_run(ctx: Context, user: User, tpl: Template, body: dict, tasks: int = 1
     tags = sorted({t for t in (problems.check(check_tag_name, t, "tags") for t in tags) if t})
     if check_budget and mt is not None and lic is not None and limit is not None:
         problems.check(budgets.refuse_past_budget, ctx, lic, mt, limit, tasks)
+    notify = problems.check(notifications.choice_for_run, user, body) or "none"
     problems.raise_any()
-    return RunPlan(tpl, version, exp, inputs, env, mt, lic, disk, limit, tags)
+    return RunPlan(tpl, version, exp, inputs, env, mt, lic, disk, limit, tags, notify)
 
 
 def job_env(version: TemplateVersion, inputs: dict[str, str], root: Path | None,
@@ -305,7 +307,7 @@ def submit(ctx: Context, user: User, tpl: Template, body: dict) -> Job:
             license=plan.license.name, slurm_account=plan.license.slurm_account,
             machine_type=mt.name, partition=mt.partition, software_disk_gb=plan.software_disk_gb,
             time_limit_minutes=plan.time_limit_minutes, inputs=plan.inputs, reason="submitting",
-            unix_user=unix_user_for(ctx.config, user),
+            unix_user=unix_user_for(ctx.config, user), notify=plan.notify,
         )
         # Tags given with the run: before a job starts only the person who runs it may tag it.
         for name in plan.tags:

@@ -182,6 +182,8 @@ def templates(args: argparse.Namespace) -> None:
              help="Template version (default: latest)"),
          arg("--preview", action="store_true", help="Print the sbatch script instead of submitting"),
          arg("--wait", action="store_true", help="Wait until the job ends; exit 1 if it failed"),
+         arg("--notify", choices=("end", "failure", "none"),
+             help="Be told (e-mail, webhook) when it ends, or only if it fails (default: your setting)"),
          arg("--sweep", action="store_true",
              help="Run over many values: DC_X=1,2,3, DC_X=1..10 or DC_X='1..10 step 2', "
                   "DC_DATA='raw/*.h5'; one task per value (per combination), as one Slurm array"),
@@ -203,7 +205,7 @@ def run(args: argparse.Namespace) -> int | None:
     payload = {"project": args.project, "experiment": args.experiment,
                "machine_type": args.machine_type, "license": args.license_, "inputs": inputs}
     for key, value in (("software_disk_gb", args.disk), ("time_limit_minutes", args.time_limit),
-                       ("version", args.version)):
+                       ("version", args.version), ("notify", args.notify)):
         if value is not None:
             payload[key] = value
     client = _client()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from .. import data, environments, grants, job_templates, licenses, teams, users
+from .. import data, environments, grants, job_templates, licenses, notifications, teams, users
 from ..auth.login import login
 from ..models import User
 from .common import (
@@ -34,6 +34,18 @@ def session_login():
     u = login(ctx(), payload.get("username"), payload.get("password"), client_address())
     sign_in(u)
     return jsonify(_me(u))
+
+
+@people.get("/me/notifications")
+@authenticated
+def my_notifications():
+    return jsonify(notifications.settings_dict(user()))
+
+
+@people.put("/me/notifications")
+@authenticated
+def set_my_notifications():
+    return jsonify(notifications.set_settings(ctx(), user(), body()))
 
 
 @people.post("/auth/logout")

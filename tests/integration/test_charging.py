@@ -1,9 +1,14 @@
 """CPU and GPU hours are read from accounting, counted only while running, charged once."""
 from __future__ import annotations
 
+import os
+import re
 import subprocess
+import sys
 
 from gateway.charging import license_usage
+from gateway.models import Job
+from tests.conftest import as_service, hand_to_service
 
 
 def _setup(gw):
@@ -35,6 +40,19 @@ def test_charges_match_sacct_to_the_second(gw):
     for _ in range(3):
         gw.tick()
     assert license_usage() == before
+    # `gateway reconcile` (as the service user) finds the charges equal to accounting,
+    # job by job; a charge changed by hand is a difference, and its exit status says so.
+    env = {**os.environ, "GATEWAY_CONFIG": str(gw.config_path)}
+    hand_to_service(gw.base)
+    out = subprocess.run(as_service([sys.executable, "-m", "gateway.cli", "reconcile"]), env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(r"^licence test-lab .*: 1 jobs; .*: equal$", out.stdout, re.M), out.stdout
+    assert re.search(r"^licence other-lab .*: 1 jobs; .*: equal$", out.stdout, re.M), out.stdout
+    Job.update(cpu_seconds=Job.cpu_seconds + 1).where(Job.id == a["id"]).execute()
+    out = subprocess.run(as_service([sys.executable, "-m", "gateway.cli", "reconcile"]), env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and f"differs: job {a['id']} (Slurm {a['slurm_job_id']})" in out.stdout
 
 
 def test_pending_time_is_not_charged_and_running_usage_shows(gw):

@@ -1,13 +1,14 @@
-"""Sign in and out (LDAP or local account), and the person's API tokens."""
+"""Sign in and out (LDAP or local account); the person's API tokens and notification
+settings."""
 from __future__ import annotations
 
 from urllib.parse import urlparse
 
 from flask import flash, make_response, redirect, render_template, request, url_for
 
-from ... import users
+from ... import notifications, users
 from ...auth.login import login
-from ...errors import GatewayError
+from ...errors import GatewayError, Invalid
 from ..common import client_address, sign_in, sign_out
 from . import portal
 from .common import ctx, login_required, me
@@ -55,4 +56,28 @@ def tokens():
             flash("Token revoked.")
             return redirect(url_for("portal.tokens"))
         new_token = users.create_token(me(), request.form.get("name", "")[:100])
-    return render_template("tokens.html", tokens=users.list_tokens(me()), new_token=new_token)
+    return _settings_page(new_token=new_token)
+
+
+def _settings_page(new_token=None, secret=None, errors=None, status=200):
+    return render_template("tokens.html", tokens=users.list_tokens(me()), new_token=new_token,
+                           notify=notifications.settings_dict(me()), secret=secret,
+                           errors=errors or {}), status
+
+
+@portal.post("/settings/notifications")
+@login_required
+def notification_settings():
+    """One's own default for job ends, and webhook (its new secret shown once)."""
+    try:
+        form = request.form
+        shown = notifications.set_settings(ctx(), me(), {"on_job_end": form.get("on_job_end", ""),
+                                                         "webhook_url": form.get("webhook_url", "").strip()})
+    except Invalid as e:
+        return _settings_page(errors={p.field or "_": p.message for p in e.problems}, status=e.status)
+    except GatewayError as e:
+        return _settings_page(errors={e.field or "_": e.message}, status=e.status)
+    if shown.get("webhook_secret"):
+        return _settings_page(secret=shown["webhook_secret"])
+    flash("Notification settings saved.")
+    return redirect(url_for("portal.tokens") + "#notifications")

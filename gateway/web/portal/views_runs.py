@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
 
-from ... import access, job_templates, jobs, licenses, runs, sweeps
+from ... import access, job_templates, jobs, licenses, notifications, runs, sweeps
 from ...charging import license_usage
 from ...errors import GatewayError
 from ...inputs import InputType
@@ -48,6 +48,8 @@ def _body_from_form(form, version) -> dict:
     tags = [t.strip() for t in form.get("tags", "").split(",") if t.strip()]
     if tags:
         body["tags"] = tags
+    if form.get("notify"):
+        body["notify"] = form.get("notify")
     return body
 
 
@@ -163,6 +165,7 @@ def run_job(template_id):
         default_throttle=ctx().config.slurm.default_sweep_throttle,
         versions=list(range(tpl.latest_version, 0, -1)),
         experiments=_experiments(), machine_types=list(ctx().config.machine_types.values()),
+        notify_default=notifications.preference(me()).on_job_end,
         licenses=lics, data_input=data_input,
         max_minutes=ctx().config.slurm.max_time_minutes,
         default_minutes=ctx().config.slurm.default_time_minutes,
