@@ -24,7 +24,7 @@ from .slurm.states import COMPLETED, FAILED
 logger = logging.getLogger(__name__)
 
 LOW_PERCENT = 25  # below this share of its CPUs or memory, a job asked for too much
-MIN_ELAPSED_S = 20
+MIN_ELAPSED_S = 10
 STEPS_GRACE = timedelta(minutes=5)  # step records may reach accounting after the job's own
 READ_WINDOW = timedelta(days=2)  # jobs that ended longer ago are left unread
 BATCH = 500

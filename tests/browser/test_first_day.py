@@ -21,7 +21,7 @@ pytestmark = pytest.mark.parametrize("gw", ["sqlite"], indirect=True)
 SCRIPT = """echo "label: $DC_LABEL, mode: $DC_MODE, threshold: $DC_THRESHOLD"
 ls "$DC_SCANS" | wc -l > "$JOB_OUTPUT_DIR/count.txt"
 head -n 1 "$DC_REFERENCE" > "$JOB_OUTPUT_DIR/reference.txt"
-for i in $(seq 1 15); do echo "step $i"; sleep 1; done
+for i in $(seq 1 10); do echo "step $i"; sleep 1; done
 OUT_COUNT=$(cat "$JOB_OUTPUT_DIR/count.txt")
 OUT_MODE=$DC_MODE
 """
@@ -162,7 +162,7 @@ def test_a_new_person_gets_going_from_the_browser_alone(gw, portal, new_page, tm
     page.get_by_role("button", name="CONTINUE").click()
     page.get_by_label("License (who is charged)").select_option("other-lab")
     blocker = gw.ok("POST", "/jobs/sbatch", 201, json={
-        "script": "#!/bin/bash\n#SBATCH --exclusive\nsleep 25\n", "license": "test-lab"})
+        "script": "#!/bin/bash\n#SBATCH --exclusive\nsleep 12\n", "license": "test-lab"})
     gw.wait(blocker["id"], timeout=60, until=lambda j: j["status"] == "Running")
     page.get_by_role("button", name="Submit job").click()
     expect(page).to_have_url(re.compile(r"/jobs/\d+$"))

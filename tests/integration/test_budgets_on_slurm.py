@@ -108,6 +108,8 @@ def test_a_budget_holds_in_slurm_and_in_the_gateway(gw_sqlite):
                                     capture_output=True, text=True, timeout=60)
             assert re.search(rf"budget: {left}", listed.stdout), listed.stdout
         assert assoc_limit("test_budget") == "cpu=180"
+        # Schedule it now rather than at the controller's next pass (up to a minute).
+        subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], check=True)
         wait_for("the held job to start",
                  lambda: squeue_state(job_id)[0] in ("RUNNING", "COMPLETING", "")
                  or subprocess.run(["sacct", "-X", "-n", "-j", job_id, "-o", "State"], capture_output=True,

@@ -55,7 +55,8 @@ def test_charges_match_sacct_to_the_second(gw):
     assert out.returncode == 1 and f"differs: job {a['id']} (Slurm {a['slurm_job_id']})" in out.stdout
 
 
-def test_pending_time_is_not_charged_and_running_usage_shows(gw):
+def test_pending_time_is_not_charged_and_running_usage_shows(gw_sqlite):
+    gw = gw_sqlite  # once, on SQLite: what this tests is Slurm's part, not the database's
     _setup(gw)
     held = gw.ok("POST", "/jobs/sbatch", 201, json={
         "script": "#!/bin/bash\n#SBATCH --hold\n#SBATCH --cpus-per-task=2\nsleep 6\n",

@@ -103,9 +103,10 @@ def test_sbatch_wrapper_submits_a_plain_script_charged_to_a_license(gw, server, 
     assert nolic.returncode != 0 and "--gw-license NAME or -A SLURM_ACCOUNT" in nolic.stderr
 
 
-def test_a_sweep_from_the_command_line(gw):
+def test_a_sweep_from_the_command_line(gw_sqlite):
     """`gateway run ... DC_N=1..3 --throttle 2 --wait` runs one array and waits for it;
     `gateway sweep N` lines the tasks up, `--csv` prints the results table."""
+    gw = gw_sqlite  # once, on SQLite: what this tests is Slurm's part, not the database's
     gw.environment()
     gw.experiment()
     gw.template(name="square", script="OUT_SQ=$((DC_N * DC_N))\n", outputs=[{"name": "OUT_SQ"}],
@@ -144,9 +145,10 @@ def test_sbatch_wrapper_wait_exits_with_the_jobs_own_code(gw, tmp_path):
         assert ok.returncode == 0 and "Completed" in ok.stdout, (ok.stdout, ok.stderr)
 
 
-def test_sbatch_wrapper_array_is_tracked_and_charged_per_task(gw, tmp_path):
+def test_sbatch_wrapper_array_is_tracked_and_charged_per_task(gw_sqlite, tmp_path):
     """An SSH user's own array script: each task a gateway job with its own log,
     result files, status and charge, equal to its own accounting record."""
+    gw = gw_sqlite  # once, on SQLite: what this tests is Slurm's part, not the database's
     script = tmp_path / "array.sh"
     script.write_text("#!/bin/bash\n#SBATCH --array=0-2\n#SBATCH --time=0:05:00\n"
                       "echo task $SLURM_ARRAY_TASK_ID in $(pwd)\n"

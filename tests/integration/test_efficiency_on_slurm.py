@@ -23,7 +23,7 @@ def test_a_wasteful_job_and_an_out_of_memory_one(gw_sqlite):
     gw = gw_sqlite
     gw.environment()
     gw.experiment()
-    idle = gw.template(name="idle", script="sleep 25\n")
+    idle = gw.template(name="idle", script="sleep 12\n")
     hungry = gw.template(name="hungry", script=(
         "python3 -c 'import time; b = bytearray(700 * 2**20); time.sleep(2)' || echo 'child died'\n"
         "echo survived\n"))

@@ -151,7 +151,8 @@ class LaggingAccounting:
         return getattr(self.real, name)
 
 
-def test_job_not_yet_in_accounting(gw):
+def test_job_not_yet_in_accounting(gw_sqlite):
+    gw = gw_sqlite  # once, on SQLite: what this tests is Slurm's part, not the database's
     _setup(gw)
     gw.template(name="slow", script="sleep 5\n")
     job = gw.run("slow")

@@ -83,7 +83,8 @@ def _probe(gw, token, project, read=(), write=(), move=(), accounts=()):
     return done, {what: verdict for verdict, what in VERDICT.findall(text)}
 
 
-def test_each_persons_job_reaches_only_what_the_role_model_gives(gw):
+def test_each_persons_job_reaches_only_what_the_role_model_gives(gw_sqlite):
+    gw = gw_sqlite  # once, on SQLite: what this tests is Slurm's part, not the database's
     _setup(gw)
     data = gw.config.data_root / "projects"
     bob_job, _ = _probe(gw, gw.bob_token, "p-bob", write=[data / "p-bob" / "e"])
