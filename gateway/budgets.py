@@ -59,15 +59,21 @@ def minutes(hours: float | None) -> int | None:
     return None if hours is None else int(math.floor(hours * MINUTES_PER_HOUR + 1e-9))
 
 
+def _kinds(budget: Budget, usage: AccountUsage):
+    """Per TRES: (kind, limit in hours or None, minutes used, minutes running jobs hold)."""
+    return (("cpu", budget.cpu_hours, usage.cpu_minutes_used, usage.cpu_minutes_running),
+            ("gpu", budget.gpu_hours, usage.gpu_minutes_used, usage.gpu_minutes_running))
+
+
+def _left_minutes(limit_h: float, used: int, running: int) -> int:
+    """What Slurm's "safe" enforcement leaves for a new job under a limit."""
+    return minutes(limit_h) - used - running
+
+
 def budget_dict(lic: License, budget: Budget, row: LicenseBudget | None,
                 usage: AccountUsage | None, error: str = "") -> dict:
     """A licence's budget as the API shows it: limits, what is used and left (from
     Slurm; null with ``usage_error`` when Slurm could not be asked)."""
-    def left(limit_h, used_min, running_min):
-        if limit_h is None or usage is None:
-            return None
-        return round(max(0.0, limit_h - (used_min + running_min) / MINUTES_PER_HOUR), 6)
-
     used = None if usage is None else {
         "cpu_hours": round(usage.cpu_minutes_used / MINUTES_PER_HOUR, 6),
         "gpu_hours": round(usage.gpu_minutes_used / MINUTES_PER_HOUR, 6),
@@ -84,8 +90,9 @@ def budget_dict(lic: License, budget: Budget, row: LicenseBudget | None,
         "sponsor_max_gpu_hours": lic.budget.sponsor_max_gpu_hours,
         "used": used,
         "remaining": None if not has_limits(budget) or usage is None else {
-            "cpu_hours": left(budget.cpu_hours, usage.cpu_minutes_used, usage.cpu_minutes_running),
-            "gpu_hours": left(budget.gpu_hours, usage.gpu_minutes_used, usage.gpu_minutes_running)},
+            f"{kind}_hours": None if limit_h is None
+            else round(max(0, _left_minutes(limit_h, used, running)) / MINUTES_PER_HOUR, 6)
+            for kind, limit_h, used, running in _kinds(budget, usage)},
     }
     if error:
         out["usage_error"] = error
@@ -189,12 +196,10 @@ def cost_dict(ctx: Context, lic: License, mt: MachineType, time_limit_minutes: i
         return {**out, "usage_error": e.message}
     if usage is None:
         return out
-    after = {}
-    for kind, limit_h, want, used, running in (
-            ("cpu", budget.cpu_hours, need.cpu_minutes, usage.cpu_minutes_used, usage.cpu_minutes_running),
-            ("gpu", budget.gpu_hours, need.gpu_minutes, usage.gpu_minutes_used, usage.gpu_minutes_running)):
-        left = None if limit_h is None else minutes(limit_h) - used - running - want
-        after[f"{kind}_hours"] = None if left is None else round(left / MINUTES_PER_HOUR, 6)
+    want = {"cpu": need.cpu_minutes, "gpu": need.gpu_minutes}
+    after = {f"{kind}_hours": None if limit_h is None
+             else round((_left_minutes(limit_h, used, running) - want[kind]) / MINUTES_PER_HOUR, 6)
+             for kind, limit_h, used, running in _kinds(budget, usage)}
     return {**out, "left_after": after,
             "fits": all(v is None or v >= 0 for v in after.values()), "period": budget.period}
 
@@ -210,12 +215,12 @@ def refuse_past_budget(ctx: Context, lic: License, mt: MachineType, time_limit_m
     usage = ctx.slurm.account_usage([account]).get(account, AccountUsage(account))
     need = worst_case(mt, time_limit_minutes, tasks)
     period = "" if budget.period == "none" else f" this {budget.period}"
-    for kind, limit_h, want, used, running in (
-            ("CPU", budget.cpu_hours, need.cpu_minutes, usage.cpu_minutes_used, usage.cpu_minutes_running),
-            ("GPU", budget.gpu_hours, need.gpu_minutes, usage.gpu_minutes_used, usage.gpu_minutes_running)):
+    wants = {"cpu": need.cpu_minutes, "gpu": need.gpu_minutes}
+    for kind, limit_h, used, running in _kinds(budget, usage):
+        want, kind = wants[kind], kind.upper()
         if limit_h is None or not want:
             continue
-        left = minutes(limit_h) - used - running
+        left = _left_minutes(limit_h, used, running)
         if want > left:
             raise ValidationError(
                 f"this run may use up to {format_hours(want / 60)} {kind} hours ({need.words}), but "
@@ -294,8 +299,7 @@ def tell_sponsors(ctx: Context, now: datetime | None = None) -> int:
         if usage is None or sponsor is None:
             continue
         shares = [100.0 * used / (limit_h * MINUTES_PER_HOUR) if limit_h else 100.0
-                  for limit_h, used in ((budget.cpu_hours, usage.cpu_minutes_used),
-                                        (budget.gpu_hours, usage.gpu_minutes_used)) if limit_h is not None]
+                  for _, limit_h, used, _ in _kinds(budget, usage) if limit_h is not None]
         share = max(shares)
         level = "limit" if share >= 100 else "soft" if share >= budget.soft_percent else ""
         if not level:

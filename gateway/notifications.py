@@ -112,11 +112,16 @@ def choice_for_run(user: User, body: dict) -> str:
 
 # --- deciding -----------------------------------------------------------------
 
+def wanted(notify: str, status: str) -> bool:
+    """Whether a job's end with ``status`` is told, by its ``notify`` choice."""
+    return notify == "end" or (notify == "failure" and status == FAILED)
+
+
 def job_ended(config: Config, job_id: int) -> int:
     """In the transaction that writes a job's end: the messages its person asked for.
     Returns how many were decided (0 when they asked for none)."""
     job = Job.select(Job, User).join(User).where(Job.id == job_id).get()
-    if job.notify == "none" or (job.notify == "failure" and job.status != FAILED):
+    if not wanted(job.notify, job.status):
         return 0
     link = f"{config.public_url.rstrip('/')}/jobs/{job.id}"
     subject = f"Job {job.id} ({job.name}) {job.status}"

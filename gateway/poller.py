@@ -78,7 +78,7 @@ def _read_exit_status(base) -> int | None:
 # unfinished jobs close to the cost of the sacct call itself.
 TRACKED = ("status", "slurm_state", "reason", "exit_code", "elapsed_seconds", "alloc_cpus",
            "alloc_gpus", "cpu_seconds", "gpu_seconds", "started_at", "ended_at", "expected_start_at")
-COLUMNS = ("id", "kind", "slurm_job_id", "template", "cancelled_at") + TRACKED  # "template": its id
+COLUMNS = ("id", "kind", "slurm_job_id", "template", "cancelled_at", "notify") + TRACKED  # "template": its id
 # A sweep task cancelled before it started never gets an accounting record of its own
 # (Slurm drops it from the queue at once, and from the array's pending line a while
 # later). Once neither knows it this long after the cancel, it has ended, uncharged:
@@ -467,7 +467,9 @@ def _work_out_and_write(ctx: Context, jobs: list[dict], records: dict[str, Slurm
             if changes.get("finalized"):
                 result.finalized += 1
                 # Decided with the end it tells of: a crash loses neither (the notifier sends).
-                notifications.job_ended(ctx.config, job["id"])
+                # Most jobs ask for nothing: no query for them (a sweep's thousand tasks).
+                if notifications.wanted(job["notify"], changes.get("status", job["status"])):
+                    notifications.job_ended(ctx.config, job["id"])
                 if changes.get("status", job["status"]) == COMPLETED and job["template"]:
                     job_templates.mark_validated(job["template"])
 
